@@ -1,0 +1,111 @@
+"""Evaluation of a trained run on the test set: accuracy, per-class accuracy, confusion matrix,
+the most confused class pairs and per-image predictions."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .models import build_model, model_name
+from .train import DeviceData, predict_logits, resolve_device
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """cm[i, j] = number of images of true class i predicted as class j."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true has shape {y_true.shape} but y_pred has {y_pred.shape}")
+    if len(y_true) and (min(y_true.min(), y_pred.min()) < 0 or max(y_true.max(), y_pred.max()) >= n_classes):
+        raise ValueError(f"labels must lie in 0..{n_classes - 1}")
+    return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(
+        n_classes, n_classes)
+
+
+def per_class_accuracy(cm: np.ndarray, class_names) -> pd.DataFrame:
+    totals = cm.sum(axis=1)
+    correct = np.diag(cm)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = np.where(totals > 0, 100.0 * correct / np.maximum(totals, 1), np.nan)
+    return pd.DataFrame({"class": list(class_names), "images": totals, "correct": correct,
+                         "accuracy": acc})
+
+
+def confused_pairs(cm: np.ndarray, class_names) -> pd.DataFrame:
+    """Unordered class pairs by how often either is taken for the other, most confused first."""
+    rows = []
+    n = cm.shape[0]
+    for a in range(n):
+        for b in range(a + 1, n):
+            rows.append({"class_a": class_names[a], "class_b": class_names[b],
+                         "a_as_b": int(cm[a, b]), "b_as_a": int(cm[b, a]),
+                         "count": int(cm[a, b] + cm[b, a])})
+    df = pd.DataFrame(rows, columns=["class_a", "class_b", "a_as_b", "b_as_a", "count"])
+    return df.sort_values(["count", "class_a", "class_b"], ascending=[False, True, True],
+                          kind="stable").reset_index(drop=True)
+
+
+def save_weights(path, weights: dict, *, block_type: str, n_blocks: int, n_hidden: int,
+                 n_hidden_fc: int, dropout: float, mean, std, which: str) -> None:
+    """The evaluated weights plus what is needed to rebuild the network (loads weights_only)."""
+    from .train import save_checkpoint
+    save_checkpoint({"model": weights, "block_type": block_type, "n_blocks": int(n_blocks),
+                     "n_hidden": int(n_hidden), "n_hidden_fc": int(n_hidden_fc),
+                     "dropout": float(dropout), "mean": list(mean), "std": list(std),
+                     "which": which}, Path(path))
+
+
+def load_model(path, device="cpu") -> tuple[torch.nn.Module, dict]:
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    model = build_model(blob["block_type"], blob["n_blocks"], blob["n_hidden"],
+                        blob["n_hidden_fc"], blob["dropout"])
+    model.load_state_dict(blob["model"])
+    return model.to(device).eval(), blob
+
+
+@dataclass
+class Evaluation:
+    metrics: dict
+    per_class: pd.DataFrame
+    confusion: pd.DataFrame
+    pairs: pd.DataFrame
+    predictions: pd.DataFrame
+
+
+def evaluate_run(weights_path, x_test, y_test, class_names, *, device: str = "auto",
+                 batch_size: int = 256, bf16: bool = False, channels_last: bool = True) -> Evaluation:
+    dev = resolve_device(device)
+    model, blob = load_model(weights_path, dev)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    data = DeviceData(x_test, y_test, dev, blob["mean"], blob["std"], channels_last)
+    logits = predict_logits(model, data, None, batch_size, bf16)
+    probs = torch.softmax(logits, dim=1)
+    conf, pred = probs.max(dim=1)
+    y = np.asarray(y_test, dtype=np.int64)
+    pred = pred.numpy()
+    n_classes = len(class_names)
+    cm = confusion_matrix(y, pred, n_classes)
+    per_class = per_class_accuracy(cm, class_names)
+    pairs = confused_pairs(cm, class_names)
+    test_acc = 100.0 * float((pred == y).mean())
+    top = pairs.iloc[0] if len(pairs) else None
+    metrics = {
+        "model": model_name(blob["block_type"]), "block_type": blob["block_type"],
+        "n_blocks": blob["n_blocks"], "test_images": int(len(y)), "test_acc": test_acc,
+        "per_class_acc": dict(zip(per_class["class"], per_class["accuracy"].round(4))),
+        "most_confused_pair": (f"{top['class_a']} / {top['class_b']}" if top is not None else None),
+        "most_confused_count": int(top["count"]) if top is not None else 0,
+        "evaluated_weights": blob["which"],
+    }
+    predictions = pd.DataFrame({
+        "index": np.arange(len(y)), "label": y, "prediction": pred,
+        "label_name": [class_names[i] for i in y], "prediction_name": [class_names[i] for i in pred],
+        "confidence": conf.numpy().round(5), "correct": pred == y,
+    })
+    confusion = pd.DataFrame(cm, index=pd.Index(list(class_names), name="true"),
+                             columns=list(class_names))
+    return Evaluation(metrics, per_class, confusion, pairs, predictions)

@@ -1,0 +1,294 @@
+"""Self-contained HTML report (and Markdown tables) for the CIFAR-10 ablation study.
+
+:func:`build_report` writes a single HTML file that opens offline: the CSS is inline, there are
+no scripts, fonts or external URLs, and every figure is embedded as a base64 ``data:`` URI.
+All text coming from the caller (titles, sentences, captions, table cells, configuration,
+environment) is HTML-escaped; only ``intro_html`` is inserted verbatim (it is trusted HTML
+written by the workflow, and must not reference external resources either).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+         ".gif": "image/gif", ".svg": "image/svg+xml", ".webp": "image/webp"}
+
+_CSS = """
+:root { --fg:#1d2330; --muted:#5b6475; --accent:#2a5db0; --line:#d9dee7; --bg-soft:#f5f7fb; }
+* { box-sizing: border-box; }
+body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
+       color: var(--fg); max-width: 1100px; margin: 0 auto; padding: 1.5rem 1.5rem 4rem;
+       line-height: 1.5; }
+h1 { font-size: 1.9rem; margin-bottom: .3rem; }
+h2 { font-size: 1.4rem; margin-top: 2.6rem; padding-bottom: .25rem;
+     border-bottom: 2px solid var(--line); }
+a { color: var(--accent); }
+nav.toc { background: var(--bg-soft); border: 1px solid var(--line); border-radius: 6px;
+          padding: .6rem 1.2rem; margin: 1rem 0 1.5rem; }
+nav.toc ol { margin: .3rem 0; }
+.intro { margin-bottom: 1rem; }
+ul.conclusions { background: #eef4ff; border-left: 4px solid var(--accent); border-radius: 4px;
+                 padding: .7rem 1rem .7rem 2.2rem; margin: 1rem 0; font-size: 1.05rem; }
+ul.conclusions li { margin: .25rem 0; }
+.table-block { margin: 1.2rem 0; overflow-x: auto; }
+.caption { font-weight: 600; color: var(--muted); margin: .2rem 0 .4rem; }
+table.data { border-collapse: collapse; font-size: .88rem; font-variant-numeric: tabular-nums; }
+table.data th, table.data td { border: 1px solid var(--line); padding: .25rem .6rem;
+                               text-align: right; }
+table.data th { background: var(--bg-soft); }
+table.data td:first-child, table.data th:first-child { text-align: left; }
+table.data tbody tr:nth-child(even) { background: #fafbfd; }
+figure { margin: 1.4rem 0; text-align: center; }
+figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
+figcaption { color: var(--muted); font-size: .9rem; margin-top: .3rem; }
+pre { background: var(--bg-soft); border: 1px solid var(--line); border-radius: 4px;
+      padding: .8rem; overflow-x: auto; font-size: .85rem; }
+p.empty { color: var(--muted); font-style: italic; }
+footer { margin-top: 3rem; color: var(--muted); font-size: .8rem; }
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------------
+def image_data_uri(path) -> str:
+    """Return the file at ``path`` as a ``data:<mime>;base64,...`` URI (PNG by default)."""
+    p = Path(path)
+    mime = _MIME.get(p.suffix.lower(), "image/png")
+    data = p.read_bytes()
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _esc(text: Any) -> str:
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def _slug(text: str, used: set) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "section"
+    slug, i = base, 2
+    while slug in used:
+        slug, i = f"{base}-{i}", i + 1
+    used.add(slug)
+    return slug
+
+
+def _format_float(x: float, floatfmt: str = ".2f") -> str:
+    """Floats with ``floatfmt``; tiny non-zero values (e.g. p-values) in 3 significant digits."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    if x != 0 and abs(x) < 0.01:
+        return f"{x:.3g}"
+    return format(x, floatfmt)
+
+
+def _atomic_write_text(path: Path, text: str, suffix: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=suffix, prefix=f".{path.stem}.", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; use the usual mode
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return str(obj)
+
+
+def format_config(config: Mapping) -> str:
+    """Configuration as YAML (block style, key order kept) when PyYAML is importable, JSON
+    otherwise."""
+    data = _jsonable(dict(config or {}))
+    try:
+        import yaml  # optional
+
+        return yaml.safe_dump(data, sort_keys=False, default_flow_style=False,
+                              allow_unicode=True).rstrip()
+    except Exception:  # noqa: BLE001 - missing or failing PyYAML: fall back to JSON
+        return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def _table_html(df: pd.DataFrame, floatfmt: str = ".2f") -> str:
+    if df is None or len(df.columns) == 0:
+        return '<p class="empty">(empty table)</p>'
+    return df.to_html(index=False, escape=True, border=0, classes="data", na_rep="",
+                      float_format=lambda x: _format_float(x, floatfmt))
+
+
+def _env_value(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return ", ".join(str(x) for x in v) if v else "none"
+    if isinstance(v, Mapping):
+        return ", ".join(f"{k}: {x}" for k, x in v.items())
+    return str(v)
+
+
+# --------------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------------
+def build_report(path, *, title: str, intro_html: str, sections: Sequence[Mapping],
+                 config: Mapping, environment: Mapping, floatfmt: str = ".2f") -> None:
+    """Write one self-contained HTML report to ``path`` (atomically).
+
+    Each section is a mapping with optional keys ``title`` (str), ``sentences`` (generated
+    conclusions, shown prominently as a list), ``tables`` (``[(caption, DataFrame), ...]``) and
+    ``figures`` (``[(caption, png_path), ...]``, embedded as base64 data URIs; a missing file
+    raises ``FileNotFoundError``). A table of contents links the sections; the report ends with
+    "Configuration used" and "Environment".
+    """
+    used: set = set()
+    body: list[str] = []
+    toc: list[tuple[str, str]] = []
+
+    for i, sec in enumerate(sections, start=1):
+        stitle = str(sec.get("title") or f"Section {i}")
+        sid = _slug(stitle, used)
+        toc.append((sid, stitle))
+        parts = [f'<section id="{sid}">', f"<h2>{_esc(stitle)}</h2>"]
+        sentences = [s for s in (sec.get("sentences") or []) if str(s).strip()]
+        if sentences:
+            parts.append('<ul class="conclusions">')
+            parts += [f"<li>{_esc(s)}</li>" for s in sentences]
+            parts.append("</ul>")
+        for caption, df in sec.get("tables") or []:
+            parts.append('<div class="table-block">')
+            if caption:
+                parts.append(f'<p class="caption">{_esc(caption)}</p>')
+            parts.append(_table_html(df, floatfmt))
+            parts.append("</div>")
+        for caption, png in sec.get("figures") or []:
+            uri = image_data_uri(png)
+            parts.append("<figure>")
+            parts.append(f'<img src="{uri}" alt="{_esc(caption)}">')
+            if caption:
+                parts.append(f"<figcaption>{_esc(caption)}</figcaption>")
+            parts.append("</figure>")
+        if len(parts) == 2:
+            parts.append('<p class="empty">(nothing to show)</p>')
+        parts.append("</section>")
+        body.append("\n".join(parts))
+
+    cid = _slug("Configuration used", used)
+    toc.append((cid, "Configuration used"))
+    body.append(f'<section id="{cid}">\n<h2>Configuration used</h2>\n'
+                f"<pre>{_esc(format_config(config))}</pre>\n</section>")
+
+    eid = _slug("Environment", used)
+    toc.append((eid, "Environment"))
+    env_df = pd.DataFrame({"item": [str(k) for k in (environment or {})],
+                           "value": [_env_value(v) for v in (environment or {}).values()]})
+    env_html = (_table_html(env_df) if len(env_df)
+                else '<p class="empty">(no environment information)</p>')
+    body.append(f'<section id="{eid}">\n<h2>Environment</h2>\n'
+                f'<div class="table-block">{env_html}</div>\n</section>')
+
+    toc_html = "\n".join(f'<li><a href="#{sid}">{_esc(t)}</a></li>' for sid, t in toc)
+    doc = "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_esc(title)}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        "<header>",
+        f"<h1>{_esc(title)}</h1>",
+        f'<div class="intro">{intro_html or ""}</div>',
+        "</header>",
+        '<nav class="toc">',
+        "<strong>Contents</strong>",
+        "<ol>",
+        toc_html,
+        "</ol>",
+        "</nav>",
+        "<main>",
+        "\n".join(body),
+        "</main>",
+        "<footer>Self-contained report: all figures are embedded; no external resources.</footer>",
+        "</body>",
+        "</html>",
+        "",
+    ])
+    _atomic_write_text(Path(path), doc, suffix=".html")
+
+
+# --------------------------------------------------------------------------------------------
+# markdown
+# --------------------------------------------------------------------------------------------
+def _md_cell(v: Any, floatfmt: str) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        if math.isnan(float(v)):
+            return ""
+        return format(float(v), floatfmt)
+    try:
+        if pd.isna(v):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    s = str(v).replace("\r\n", " ").replace("\n", " ")
+    return s.replace("|", "\\|")
+
+
+def dataframe_to_markdown(df: pd.DataFrame, floatfmt: str = ".2f") -> str:
+    """GitHub pipe table (no index) without the optional ``tabulate`` dependency.
+
+    Floats use ``floatfmt``, missing values are empty, pipes are escaped, numeric columns are
+    right-aligned (``---:``) and the rest left-aligned (``---``). Example::
+
+        | model | acc |
+        | --- | ---: |
+        | a | 1.50 |
+    """
+    cols = [str(c) for c in df.columns]
+    header = "| " + " | ".join(_md_cell(c, floatfmt) for c in cols) + " |"
+    aligns = []
+    for c in df.columns:
+        s = df[c]
+        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+        aligns.append("---:" if numeric else "---")
+    sep = "| " + " | ".join(aligns) + " |"
+    lines = [header, sep]
+    for row in df.itertuples(index=False, name=None):
+        lines.append("| " + " | ".join(_md_cell(v, floatfmt) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["image_data_uri", "build_report", "dataframe_to_markdown",
+                          "format_config"]

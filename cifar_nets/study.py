@@ -1,0 +1,197 @@
+"""The study as a whole: the runs table, its statistics, and the report's sections.
+
+Every sentence the report states is generated here from the numbers.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .models import BLOCK_TYPES, MODEL_NAMES
+from .stats import describe_comparison, paired_comparisons, seed_summary
+
+RUN_COLUMNS = [
+    "recipe", "model", "block_type", "n_blocks", "seed", "parameters", "test_acc", "best_val_acc",
+    "final_train_acc", "train_val_gap", "best_epoch", "train_seconds", "train_images_per_s",
+]
+NOTEBOOK_TEST_ACC = {"conv": 65.18, "res": 71.48, "skip": 69.38}
+_BLOCK_ORDER = {b: i for i, b in enumerate(BLOCK_TYPES)}
+
+
+def _sort(df: pd.DataFrame) -> pd.DataFrame:
+    keys = [c for c in ("recipe", "n_blocks", "block_type", "seed") if c in df.columns]
+    if not keys:
+        return df.reset_index(drop=True)
+    return df.sort_values(keys, key=lambda s: s.map(_BLOCK_ORDER) if s.name == "block_type" else s,
+                          kind="stable").reset_index(drop=True)
+
+
+def collect_runs(train_jsons, metrics_jsons) -> pd.DataFrame:
+    """One row per run from its train.json and metrics.json."""
+    rows = []
+    for tpath, mpath in zip(train_jsons, metrics_jsons, strict=True):
+        t = json.loads(Path(tpath).read_text())
+        m = json.loads(Path(mpath).read_text())
+        rows.append({**{k: t.get(k) for k in RUN_COLUMNS}, "test_acc": m["test_acc"]})
+    return _sort(pd.DataFrame(rows, columns=RUN_COLUMNS))
+
+
+def summary_tables(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    seeds = _sort(seed_summary(runs, ("recipe", "model", "block_type", "n_blocks"), "test_acc"))
+    paired = paired_comparisons(runs, by=("recipe", "n_blocks"), item_col="block_type",
+                                pair_col="seed", value_col="test_acc")
+    if len(paired):
+        paired.insert(paired.columns.get_loc("a") + 1, "model_a", paired["a"].map(MODEL_NAMES))
+        paired.insert(paired.columns.get_loc("b") + 1, "model_b", paired["b"].map(MODEL_NAMES))
+    return {"runs": runs, "seeds": seeds, "paired": paired}
+
+
+# --------------------------------------------------------------------------- sentences
+
+def _pct(x: float) -> str:
+    return f"{x:.2f}%"
+
+
+def ranking_sentence(seeds: pd.DataFrame, recipe: str, n_blocks: int, data_label: str) -> str:
+    g = seeds[(seeds.recipe == recipe) & (seeds.n_blocks == n_blocks)].sort_values(
+        "mean", ascending=False)
+    if g.empty:
+        return ""
+    n = int(g["n_seeds"].min())
+    seeds_txt = f"mean of {n} seeds" if n > 1 else "one seed"
+    parts = [f"{r.model} {_pct(r['mean'])}" for _, r in g.iterrows()]
+    return (f"On {data_label} with the {recipe} recipe and {n_blocks} blocks, test accuracy "
+            f"ranks {' > '.join(parts)} ({seeds_txt}).")
+
+
+def comparison_sentences(paired: pd.DataFrame, recipe: str, n_blocks: int) -> list[str]:
+    g = paired[(paired.recipe == recipe) & (paired.n_blocks == n_blocks)]
+    return [describe_comparison(r, names=MODEL_NAMES) for _, r in g.iterrows()]
+
+
+def depth_sentences(seeds: pd.DataFrame, recipe: str) -> list[str]:
+    out = []
+    g = seeds[seeds.recipe == recipe]
+    depths = sorted(g.n_blocks.unique())
+    if len(depths) < 2:
+        return out
+    lo, hi = depths[0], depths[-1]
+    for bt in [b for b in BLOCK_TYPES if b in set(g.block_type)]:
+        s = g[g.block_type == bt].set_index("n_blocks")["mean"]
+        best = s.idxmax()
+        line = (f"{MODEL_NAMES[bt]} ({recipe}): {_pct(s[lo])} at {lo} blocks, {_pct(s[hi])} at "
+                f"{hi} blocks, best {_pct(s[best])} at {best} blocks")
+        change = s[hi] - s[lo]
+        line += (f"; going from {lo} to {hi} blocks {'gains' if change >= 0 else 'loses'} "
+                 f"{abs(change):.1f} points.")
+        out.append(line)
+    # which block type wins at the deepest setting
+    deep = g[g.n_blocks == hi].sort_values("mean", ascending=False)
+    if len(deep) > 1:
+        out.append(f"At the deepest setting ({hi} blocks) {deep.iloc[0].model} leads with "
+                   f"{_pct(deep.iloc[0]['mean'])}, {deep.iloc[0]['mean'] - deep.iloc[-1]['mean']:.1f} "
+                   f"points ahead of {deep.iloc[-1].model}.")
+    return out
+
+
+def recipe_sentences(seeds: pd.DataFrame, n_blocks: int) -> list[str]:
+    g = seeds[seeds.n_blocks == n_blocks]
+    recipes = list(dict.fromkeys(g.recipe))
+    if len(recipes) < 2:
+        return []
+    rankings = {}
+    for r in recipes:
+        order = g[g.recipe == r].sort_values("mean", ascending=False)
+        rankings[r] = list(order.model)
+    out = [f"With the {r} recipe ({n_blocks} blocks) the ranking is {' > '.join(rankings[r])}, "
+           f"best {_pct(g[g.recipe == r]['mean'].max())}." for r in recipes]
+    first = rankings[recipes[0]]
+    same = all(rankings[r] == first for r in recipes[1:])
+    out.append("The ranking of block types " + ("survives" if same else "does not survive")
+               + f" the change of recipe ({', '.join(recipes)}).")
+    return out
+
+
+# --------------------------------------------------------------------------- report sections
+
+def notebook_comparison(runs: pd.DataFrame) -> pd.DataFrame:
+    """The default-depth notebook-recipe runs next to the notebook's reported numbers."""
+    g = runs[(runs.recipe == "notebook") & (runs.n_blocks == 6)]
+    if g.empty:
+        return pd.DataFrame()
+    agg = g.groupby("block_type", sort=False)["test_acc"].agg(["mean", "count"]).reset_index()
+    agg["model"] = agg.block_type.map(MODEL_NAMES)
+    agg["notebook_test_acc"] = agg.block_type.map(NOTEBOOK_TEST_ACC)
+    agg["difference"] = agg["mean"] - agg["notebook_test_acc"]
+    agg = agg.rename(columns={"mean": "test_acc (this run)", "count": "seeds"})
+    return _sort(agg)[["model", "seeds", "test_acc (this run)", "notebook_test_acc", "difference"]]
+
+
+def report_sections(tables: dict[str, pd.DataFrame], figures: dict, data_label: str) -> list[dict]:
+    """Sections for every axis present. `figures` maps names to PNG paths:
+    'samples', 'by_model', optional 'depth', 'params', and per group
+    ('group', recipe, n_blocks) -> {'curves': p, 'confusion': {bt: p}, 'pairs': {bt: p}}."""
+    runs, seeds, paired = tables["runs"], tables["seeds"], tables["paired"]
+    recipes = list(dict.fromkeys(runs.recipe))
+    depths = sorted(runs.n_blocks.unique())
+    n_seeds = runs.groupby(["recipe", "block_type", "n_blocks"]).seed.nunique().min()
+    sections = []
+
+    headline = []
+    for r in recipes:
+        for n in depths:
+            headline.append(ranking_sentence(seeds, r, n, data_label))
+    cmp_sentences = [s for r in recipes for n in depths for s in comparison_sentences(paired, r, n)]
+    nb = notebook_comparison(runs)
+    sections.append({
+        "title": "Answer at a glance",
+        "sentences": [s for s in headline if s] + cmp_sentences[: 3 * len(recipes)],
+        "tables": ([("Test accuracy next to the notebook's single runs (official CIFAR-10)", nb)]
+                   if len(nb) else [])
+        + [("Test accuracy over seeds (mean, sd, 95% t-interval)", seeds)],
+        "figures": [("Test accuracy by model" + (" (95% CI over seeds)" if n_seeds > 1 else ""),
+                     figures["by_model"])],
+    })
+    if len(paired):
+        sections.append({
+            "title": "Seeds: paired comparisons between block types",
+            "sentences": cmp_sentences if n_seeds > 1 else
+            ["Only one seed per variant: add seeds (study.seeds) for confidence intervals and "
+             "paired tests."],
+            "tables": [("Paired differences a - b across seeds (points of test accuracy)", paired)],
+            "figures": [],
+        })
+    if len(depths) > 1:
+        sections.append({
+            "title": "Depth: accuracy against the number of blocks",
+            "sentences": [s for r in recipes for s in depth_sentences(seeds, r)],
+            "tables": [],
+            "figures": [("Test accuracy against n_blocks (95% CI bands over seeds)", figures["depth"]),
+                        ("Test accuracy against parameter count", figures["params"])],
+        })
+    if len(recipes) > 1:
+        sections.append({
+            "title": "Recipes: does the ranking survive a better recipe?",
+            "sentences": [s for n in depths for s in recipe_sentences(seeds, n)],
+            "tables": [], "figures": [],
+        })
+    for r in recipes:
+        for n in depths:
+            grp = figures[("group", r, n)]
+            g_runs = runs[(runs.recipe == r) & (runs.n_blocks == n)]
+            figs = [("Train and validation accuracy per epoch; dashed: test accuracy", grp["curves"])]
+            for bt in [b for b in BLOCK_TYPES if b in grp["confusion"]]:
+                figs.append((f"Confusion matrix, {MODEL_NAMES[bt]} (summed over seeds)",
+                             grp["confusion"][bt]))
+                figs.append((f"Most confused class pairs, {MODEL_NAMES[bt]}", grp["pairs"][bt]))
+            sections.append({
+                "title": f"Runs: {r} recipe, {n} blocks",
+                "sentences": [],
+                "tables": [("One row per run", g_runs)],
+                "figures": figs,
+            })
+    sections.append({"title": "Data", "sentences": [f"Images from {data_label}."], "tables": [],
+                     "figures": [("Sample training images", figures["samples"])]})
+    return sections

@@ -1,0 +1,43 @@
+# Data: fetch the CIFAR-10 python archive (md5-checked), cache it as one array file, split it.
+
+
+rule download_cifar10:
+    output:
+        "results/data/cifar-10-python.tar.gz",
+    log:
+        "logs/data/download_cifar10.log",
+    params:
+        source=config["data"]["source"],
+        md5=config["data"]["md5"],
+    script:
+        "../workflow_scripts/download.py"
+
+
+rule prepare_cifar10:
+    input:
+        "results/data/cifar-10-python.tar.gz",
+    output:
+        "results/data/cifar10.npz",
+    log:
+        "logs/data/prepare_cifar10.log",
+    params:
+        md5=config["data"]["md5"],
+        train_images=config["data"]["train_images"],
+        test_images=config["data"]["test_images"],
+    resources:
+        mem_mb=4000,
+    script:
+        "../workflow_scripts/prepare.py"
+
+
+rule split:
+    input:
+        "results/data/cifar10.npz",
+    output:
+        "results/data/split-seed{split_seed}.npz",
+    log:
+        "logs/data/split-seed{split_seed}.log",
+    params:
+        train_fraction=config["split"]["train_fraction"],
+    script:
+        "../workflow_scripts/split.py"

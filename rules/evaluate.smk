@@ -1,0 +1,24 @@
+# Evaluation: test accuracy, per-class accuracy, confusion matrix, confused pairs, predictions.
+
+
+rule evaluate:
+    input:
+        data="results/data/cifar10.npz",
+        weights=run_path("model.pt"),
+        train_summary=run_path("train.json"),
+    output:
+        metrics=run_path("metrics.json"),
+        per_class=run_path("per_class.csv"),
+        confusion=run_path("confusion.csv"),
+        pairs=run_path("confused_pairs.csv"),
+        predictions=run_path("predictions.csv"),
+    log:
+        log_path("evaluate"),
+    params:
+        model=config["model"],
+        engine=config["engine"],
+    threads: config["engine"]["threads"]
+    resources:
+        mem_mb=4000,
+    script:
+        "../workflow_scripts/evaluate.py"

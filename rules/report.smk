@@ -1,0 +1,21 @@
+# Report: one self-contained HTML file with every table and figure of the study.
+
+
+rule report:
+    input:
+        runs="results/summary/runs.csv",
+        seeds="results/summary/seeds.csv",
+        paired="results/summary/paired.csv",
+        samples="results/figures/sample_images.png",
+        overview=overview_figures(),
+        groups=group_figures(),
+    output:
+        "results/report.html",
+    log:
+        "logs/report/report.log",
+    params:
+        config=config,
+        study=STUDY,
+        data_label=config["data"]["label"],
+    script:
+        "../workflow_scripts/report.py"

@@ -1,0 +1,18 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+torch.set_num_threads(min(2, len(os.sched_getaffinity(0))))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT

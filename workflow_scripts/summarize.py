@@ -1,0 +1,18 @@
+"""The study's tables: one row per run, seed statistics, paired comparisons (CSV + Markdown)."""
+from cifar_nets.logs import log_to
+
+log = log_to(snakemake.log[0])  # noqa: F821
+from cifar_nets.io import write_csv, write_text  # noqa: E402
+from cifar_nets.report import dataframe_to_markdown  # noqa: E402
+from cifar_nets.study import collect_runs, summary_tables  # noqa: E402
+
+runs = collect_runs(snakemake.input.train, snakemake.input.metrics)
+tables = summary_tables(runs)
+for path in snakemake.output:
+    name, ext = path.rsplit("/", 1)[1].rsplit(".", 1)
+    df = tables[name]
+    if ext == "csv":
+        write_csv(path, df)
+    else:
+        write_text(path, f"<!-- {snakemake.params.data_label} -->\n" + dataframe_to_markdown(df))
+log(f"{len(runs)} runs summarised")
