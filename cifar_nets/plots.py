@@ -81,8 +81,8 @@ def _style_maps(values, items) -> dict:
 
 
 def _short(name) -> str:
-    s = str(name)
-    return s[len("Custom_"):] if s.startswith("Custom_") else s
+    """Display name of a model: the study's own names (Custom_ConvNet, ...) everywhere."""
+    return str(name)
 
 
 def _human_count(v: float) -> str:
@@ -393,9 +393,9 @@ def plot_accuracy_by_model(runs: pd.DataFrame, path, group: str = "model",
         ax.text(0.0, -0.13, "note: y axis does not start at 0", transform=ax.transAxes,
                 fontsize=7, color="gray", va="top")
     ax.set_xlabel(group)
-    ax.set_ylabel(f"{value_col.replace('_', ' ')} (%)" if value_col.endswith("acc") else value_col)
+    ax.set_ylabel(f"{value_col.replace('_acc', ' accuracy').replace('_', ' ')} (%)" if value_col.endswith("acc") else value_col)
     n_max = int(summ["n"].max())
-    ax.set_title(f"{value_col.replace('_', ' ')} by {group}"
+    ax.set_title(f"{value_col.replace('_acc', ' accuracy').replace('_', ' ')} by {group}"
                  + (" (mean, 95% t-CI over seeds; dots = seeds)" if n_max >= 2 else " (single seed)"),
                  fontsize=10)
     ax.grid(axis="y", alpha=0.3)

@@ -161,3 +161,15 @@ def test_lint_reports_only_environment_advice(tmp_path):
     advice = re.findall(r"^\s{4}\* (.+)$", out, flags=re.M)
     unexpected = [a for a in advice if "conda" not in a.lower() and "container" not in a.lower()]
     assert unexpected == [], out
+
+
+@pytest.mark.workflow
+def test_full_grid_preset_lists_every_job(tmp_path, repo_root):
+    cfg = tiny_config(tmp_path)
+    proc = snakemake(tmp_path, "--configfile", str(cfg), str(repo_root / "config/full_grid.yaml"),
+                     "-n", "--cores", "1", "--quiet", "rules")
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout + proc.stderr, flags=re.M))
+    assert int(jobs["train"]) == 3 * 7 * 5 * 2 == 210
+    assert int(jobs["evaluate"]) == 210
+    assert int(jobs["figures_group"]) == 7 * 2
+    assert int(jobs["figures_overview"]) == 1

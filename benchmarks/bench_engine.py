@@ -1,0 +1,171 @@
+#!/usr/bin/env python
+"""Training throughput: the notebook's input pipeline against the project's engine.
+
+For each block type, trains a fixed number of steps (batch 128, Adam, the notebook's recipe) with
+
+  (a) notebook   torchvision's CIFAR10 dataset object, per-image PIL transforms (Resize, ToTensor,
+                 Normalize) and a multi-worker shuffling DataLoader, as the original notebook;
+  (b) engine     cifar_nets.train: uint8 tensor on the device, seeded permutation, batch slices,
+                 batch normalisation, with each speed option on its own;
+
+and prints images/s, the ratio to (a), the achieved GFLOP/s (3 x forward FLOPs per image: forward
++ backward) and its fraction of this machine's measured fp32 and bf16 matmul peaks.
+
+    python benchmarks/bench_engine.py --archive /path/to/cifar-10-python.tar.gz [--steps 60]
+
+Nothing here is asserted: it prints measurements. Run it on an otherwise idle machine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cifar_nets.data import read_cifar_archive  # noqa: E402
+from cifar_nets.models import BLOCK_TYPES, build_model, flops_per_image, model_name  # noqa: E402
+from cifar_nets.train import (NOTEBOOK_MEAN, NOTEBOOK_STD, DeviceData, _autocast,  # noqa: E402
+                              resolve_device)
+
+BATCH = 128
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, seconds: float = 1.5) -> float:
+    """GFLOP/s of a square matmul, the practical compute ceiling of this device."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        reps += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
+
+
+def _step_fn(model, opt, bf16, device):
+    def step(xb, yb):
+        with _autocast(device, bf16):
+            loss = F.cross_entropy(model(xb).float(), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def _timed(batches, step, steps, warmup, device) -> float:
+    it = iter(batches)
+    for _ in range(warmup):
+        step(*next(it))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step(*next(it))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * BATCH / (time.perf_counter() - t0)
+
+
+def bench_notebook(root: Path, block_type: str, steps: int, warmup: int, workers: int, device) -> float:
+    from torchvision import datasets, transforms
+
+    class StandInCIFAR10(datasets.CIFAR10):
+        # torchvision checks the official per-file md5s; the stand-in's pixels differ.
+        def _check_integrity(self) -> bool:
+            return True
+
+    transform = transforms.Compose([transforms.Resize(32), transforms.ToTensor(),
+                                    transforms.Normalize(NOTEBOOK_MEAN, NOTEBOOK_STD)])
+    ds = StandInCIFAR10(str(root), train=True, download=False, transform=transform)
+    train, _ = torch.utils.data.random_split(ds, [45000, 5000], generator=torch.Generator().manual_seed(42))
+    loader = torch.utils.data.DataLoader(train, batch_size=BATCH, shuffle=True, num_workers=workers,
+                                         persistent_workers=workers > 0)
+    torch.manual_seed(0)
+    model = build_model(block_type).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    step = _step_fn(model, opt, False, device)
+
+    def batches():
+        while True:
+            for xb, yb in loader:
+                yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+    return _timed(batches(), step, steps, warmup, device)
+
+
+def bench_engine(arrays, block_type, steps, warmup, device, *, channels_last=False, bf16=False,
+                 compile=False) -> float:
+    data = DeviceData(arrays.x_train, arrays.y_train, device, NOTEBOOK_MEAN, NOTEBOOK_STD, channels_last)
+    torch.manual_seed(0)
+    model = build_model(block_type).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    step = _step_fn(torch.compile(model) if compile else model, opt, bf16, device)
+    gen = torch.Generator().manual_seed(0)
+
+    def batches():
+        while True:
+            perm = torch.randperm(45000, generator=gen).to(device)
+            for s in range(0, 45000 - BATCH + 1, BATCH):
+                yield data.batch(perm[s:s + BATCH])
+    return _timed(batches(), step, steps, warmup, device)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--archive", required=True, help="cifar-10-python.tar.gz (official or stand-in)")
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--warmup", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2, help="DataLoader workers of the notebook pipeline")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--blocks", default=",".join(BLOCK_TYPES))
+    ap.add_argument("--options", default="fp32,channels_last,bf16,bf16+channels_last,compile,compile+channels_last",
+                    help="engine option sets to measure")
+    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    args = ap.parse_args()
+
+    device = resolve_device(args.device)
+    torch.set_num_threads(args.threads)
+    arrays = read_cifar_archive(args.archive)
+    peak32 = matmul_peak(torch.float32, device)
+    peak16 = matmul_peak(torch.bfloat16, device)
+    print(f"device {device}, threads {torch.get_num_threads()}, torch {torch.__version__}")
+    print(f"measured matmul peak: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s")
+
+    tmp = tempfile.TemporaryDirectory()
+    with tarfile.open(args.archive) as tar:   # the notebook pipeline reads the extracted batches
+        tar.extractall(tmp.name, filter="data")
+
+    header = f"{'model':16s} {'pipeline':26s} {'img/s':>8s} {'x notebook':>10s} {'GFLOP/s':>8s} {'% peak':>7s}"
+    print(header)
+    print("-" * len(header))
+    for bt in args.blocks.split(","):
+        flops = 3 * flops_per_image(build_model(bt))
+        base = bench_notebook(Path(tmp.name), bt, args.steps, args.warmup, args.workers, device)
+        rows = [("notebook (DataLoader)", base, peak32)]
+        for opt in args.options.split(","):
+            parts = set(opt.split("+"))
+            ips = bench_engine(arrays, bt, args.steps, args.warmup, device,
+                               channels_last="channels_last" in parts, bf16="bf16" in parts,
+                               compile="compile" in parts)
+            rows.append((f"engine {opt}", ips, peak16 if "bf16" in parts else peak32))
+        for name, ips, peak in rows:
+            gf = ips * flops / 1e9
+            print(f"{model_name(bt):16s} {name:26s} {ips:8.0f} {ips / base:10.2f} {gf:8.1f} "
+                  f"{100 * gf / peak:6.1f}%", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
