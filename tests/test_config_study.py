@@ -1,0 +1,91 @@
+import copy
+
+import pandas as pd
+import pytest
+import yaml
+
+from cifar_nets import config as cfgmod
+from cifar_nets.models import BLOCK_TYPES
+from cifar_nets.study import (depth_sentences, notebook_comparison, ranking_sentence,
+                              recipe_sentences, summary_tables)
+
+
+@pytest.fixture(scope="module")
+def base(repo_root):
+    return (yaml.safe_load((repo_root / "config.yaml").read_text()),
+            cfgmod.load_schema(repo_root / "config/schema.yaml"))
+
+
+def test_default_config_is_valid_and_defaults_are_filled(base):
+    cfg, schema = base
+    out = cfgmod.validate_config(cfg, schema)
+    assert out["recipes"]["notebook"]["lr"] == 1e-4 and out["recipes"]["notebook"]["epochs"] == 30
+    assert out["recipes"]["notebook"]["crop_padding"] == 4      # filled from the schema
+    assert out["study"]["block_types"] == ["conv", "res", "skip"]
+    assert cfgmod.BLOCK_TYPES == BLOCK_TYPES
+
+
+@pytest.mark.parametrize("edit,key", [
+    (lambda c: c["recipes"]["notebook"].update(epochs=-3), "recipes.notebook.epochs"),
+    (lambda c: c["recipes"]["notebook"].update(batch_sise=3), "recipes.notebook.batch_sise"),
+    (lambda c: c.update(studdy={}), "studdy"),
+    (lambda c: c["split"].update(train_fraction=0), "split.train_fraction"),
+    (lambda c: c["data"].update(md5="abc"), "data.md5"),
+    (lambda c: c["engine"].update(device="tpu"), "engine.device"),
+    (lambda c: c["study"].update(seeds=[]), "study.seeds"),
+    (lambda c: c["study"].update(recipes=["notebook", "nope"]), "study.recipes.1"),
+])
+def test_bad_values_name_their_key(base, edit, key):
+    cfg, schema = base
+    bad = copy.deepcopy(cfg)
+    edit(bad)
+    with pytest.raises(cfgmod.ConfigError) as err:
+        cfgmod.validate_config(bad, schema)
+    assert str(err.value).startswith(key + ":"), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def _runs():
+    rows = []
+    acc = {("conv", 0): [60, 61, 62], ("res", 0): [70, 71, 72], ("skip", 0): [66, 66.5, 67.5],
+           ("conv", 6): [55, 57, 56], ("res", 6): [72, 73, 71], ("skip", 6): [69, 68, 70]}
+    names = {"conv": "Custom_ConvNet", "res": "Custom_ResNet", "skip": "Custom_SkipNet"}
+    for (bt, n), vals in acc.items():
+        for seed, v in enumerate(vals):
+            rows.append(dict(recipe="notebook", model=names[bt], block_type=bt, n_blocks=n, seed=seed,
+                             parameters=1000 + n, test_acc=v))
+    return pd.DataFrame(rows)
+
+
+def test_summary_tables_and_generated_sentences():
+    t = summary_tables(_runs())
+    seeds = t["seeds"]
+    assert list(seeds[seeds.n_blocks == 6].model) == ["Custom_ConvNet", "Custom_ResNet", "Custom_SkipNet"]
+    res6 = seeds[(seeds.block_type == "res") & (seeds.n_blocks == 6)].iloc[0]
+    assert res6["mean"] == pytest.approx(72.0) and res6["std"] == pytest.approx(1.0)
+    s = ranking_sentence(seeds, "notebook", 6, "stand-in (JPEG) CIFAR-10")
+    assert "Custom_ResNet 72.00% > Custom_SkipNet 69.00% > Custom_ConvNet 56.00%" in s
+    assert "mean of 3 seeds" in s
+    p = t["paired"]
+    row = p[(p.n_blocks == 6) & (p.a == "conv") & (p.b == "res")].iloc[0]
+    assert row.mean_diff == pytest.approx(-16.0) and row.significant
+    depth = depth_sentences(seeds, "notebook")
+    assert any("Custom_ConvNet" in d and "loses 5.0 points" in d for d in depth)
+    assert any("Custom_ResNet" in d and "gains 1.0 points" in d for d in depth)
+    assert recipe_sentences(seeds, 6) == []  # one recipe only
+
+
+def test_recipe_sentence_says_whether_the_ranking_survives():
+    runs = _runs()
+    other = runs.copy()
+    other["recipe"] = "modern"
+    other.loc[other.block_type == "conv", "test_acc"] += 30   # conv now wins
+    t = summary_tables(pd.concat([runs, other]))
+    sentences = recipe_sentences(t["seeds"], 6)
+    assert sentences[-1].startswith("The ranking of block types does not survive")
+
+
+def test_notebook_comparison_uses_the_reported_numbers():
+    nb = notebook_comparison(_runs())
+    assert list(nb.notebook_test_acc) == [65.18, 71.48, 69.38]
+    assert nb.iloc[1]["difference"] == pytest.approx(72.0 - 71.48)
