@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import faults
 from .models import build_model, model_name
 from .train import DeviceData, predict_logits, resolve_device
 
@@ -83,6 +84,8 @@ def evaluate_run(weights_path, x_test, y_test, class_names, *, device: str = "au
         model = model.to(memory_format=torch.channels_last)
     data = DeviceData(x_test, y_test, dev, blob["mean"], blob["std"], channels_last)
     logits = predict_logits(model, data, None, batch_size, bf16)
+    if faults.fault("kill_in_evaluate", where=weights_path):  # test-only, see faults.py
+        faults.kill()
     probs = torch.softmax(logits, dim=1)
     conf, pred = probs.max(dim=1)
     y = np.asarray(y_test, dtype=np.int64)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import faults
 from .io import atomic_path
 from .models import build_model, count_parameters, flops_per_image, model_name
 
@@ -229,6 +230,8 @@ def fingerprint(**parts) -> str:
 def save_checkpoint(state: dict, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+        if faults.fault("kill_in_checkpoint_write", state.get("epoch"), path):
+            faults.kill(truncate=tmp)  # test-only (cifar_nets/faults.py): a write cut off midway
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
 
@@ -237,9 +240,13 @@ def load_checkpoint(path: Path, expected_fingerprint: str, log: Callable[[str], 
     """The checkpoint at `path` if it is complete and belongs to this run, else None.
 
     A file cut off mid-write (impossible with atomic writes, but a disk can fill up or a user
-    can copy half a file) fails to unpickle and is set aside as `<name>.corrupt`.
+    can copy half a file) fails to unpickle and is set aside as `<name>.corrupt`. The temp file
+    of a write cut off by a kill (`.<name>.tmp-*` beside it) is never read, only removed.
     """
     path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):  # a write cut off by a kill
+        stale.unlink(missing_ok=True)
+        log(f"removed {stale.name}: a checkpoint write cut off by a kill, never loaded")
     if not path.exists():
         return None
     try:
@@ -333,6 +340,7 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
     best = {"val_acc": -1.0, "epoch": 0, "state": None}
     start_epoch = 0
     ckpt_path = Path(checkpoint) if checkpoint else None
+    where = ckpt_path or f"{block_type}/n{n_blocks}/seed{seed}"  # names this run to faults.fault
     if ckpt_path is not None:
         state = load_checkpoint(ckpt_path, fp, log)
         if state is not None:
@@ -371,8 +379,14 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
         perm = torch.randperm(len(tr), generator=gen).to(device)
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         correct = torch.zeros((), device=device, dtype=torch.int64)
+        # test-only hooks (cifar_nets/faults.py), False unless CIFAR_ABLATION_FAULT is set
+        kill_mid_epoch = faults.fault("kill_in_epoch", epoch, where)
+        poison = (float("nan") if faults.fault("nan_loss", epoch, where) else
+                  float("inf") if faults.fault("inf_loss", epoch, where) else None)
         try:
             for start in range(0, len(tr), recipe.batch_size):
+                if kill_mid_epoch and start > 0:
+                    faults.kill()
                 idx = tr[perm[start:start + recipe.batch_size]]
                 xb = data.x[idx]
                 if recipe.augment:
@@ -381,6 +395,8 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
                 with _autocast(device, speed["bf16"]):
                     out = step_model(xb)
                     loss = F.cross_entropy(out.float(), yb, label_smoothing=recipe.label_smoothing)
+                    if poison is not None:
+                        loss = loss + poison
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -402,8 +418,13 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
                 f"{name} n_blocks={n_blocks} seed={seed}: training loss became {train_loss} in "
                 f"epoch {epoch} (lr {recipe.lr}); stopping this run")
         t1 = time.perf_counter()
-        val_acc = accuracy(model, data, va, options.eval_batch_size, speed["bf16"])
-        train_eval_acc = accuracy(model, data, sub, options.eval_batch_size, speed["bf16"])
+        try:
+            val_acc = accuracy(model, data, va, options.eval_batch_size, speed["bf16"])
+            train_eval_acc = accuracy(model, data, sub, options.eval_batch_size, speed["bf16"])
+        except torch.OutOfMemoryError as exc:
+            raise RuntimeError(
+                f"out of memory on {device} evaluating epoch {epoch} with eval_batch_size "
+                f"{options.eval_batch_size}: lower eval_batch_size ({exc})") from None
         eval_seconds = time.perf_counter() - t1
         row = {
             "epoch": epoch,
@@ -420,6 +441,8 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
         if val_acc > best["val_acc"]:
             best = {"val_acc": val_acc, "epoch": epoch,
                     "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+        if bar is not None:
+            bar.clear()  # keep the epoch line above the progress bar
         log(f"epoch {epoch:3d}/{recipe.epochs} loss {train_loss:.4f} train {train_eval_acc:6.2f}% "
             f"(running {row['train_acc_running']:6.2f}%) val {val_acc:6.2f}% "
             f"{train_seconds:6.1f}s {row['images_per_s']:7.0f} img/s (+{eval_seconds:.1f}s eval)")
@@ -432,6 +455,10 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
                 "best_epoch": best["epoch"], "best_model": best["state"],
                 "rng": _rng_state(gen, device),
             }, ckpt_path)
+        if faults.fault("kill_after_epoch", epoch, where):
+            faults.kill()
+        if faults.fault("stop_after_epoch", epoch, where):
+            faults.kill(stop=True)
         epochs_this_call += 1
         if max_epochs is not None and epochs_this_call >= max_epochs and epoch < recipe.epochs:
             if bar is not None:

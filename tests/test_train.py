@@ -126,3 +126,19 @@ def test_augment_batch_crops_and_flips_per_image():
     assert out.shape == x.shape
     # a shifted crop: every row of the output is a (possibly flipped, zero-padded) slice of input
     assert (out == 0).any() or torch.equal(out.abs().sum(), x.abs().sum())
+
+
+def test_terminal_cli_trains_and_writes_outputs(tiny, tmp_path):
+    from cifar_nets.__main__ import main
+    from cifar_nets.data import CifarArrays, write_cache, write_split
+
+    x, y, tr, va = tiny
+    write_cache(CifarArrays(x, y.astype(np.int64), x[:10], y[:10].astype(np.int64),
+                            tuple(f"c{i}" for i in range(10))), tmp_path / "d.npz")
+    write_split(tmp_path / "s.npz", tr, va, 0, 0.9)
+    out = tmp_path / "run"
+    assert main(["--data", str(tmp_path / "d.npz"), "--split", str(tmp_path / "s.npz"),
+                 "--block-type", "skip", "--n-blocks", "1", "--epochs", "1", "--batch-size", "32",
+                 "--threads", "1", "--out", str(out)]) == 0
+    assert (out / "model.pt").exists() and (out / "history.csv").exists()
+    assert not (out / "checkpoint.pt").exists()
