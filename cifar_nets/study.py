@@ -129,7 +129,27 @@ def notebook_comparison(runs: pd.DataFrame) -> pd.DataFrame:
     return _sort(agg)[["model", "seeds", "test_acc (this run)", "notebook_test_acc", "difference"]]
 
 
-def report_sections(tables: dict[str, pd.DataFrame], figures: dict, data_label: str) -> list[dict]:
+def confusion_sentence(pair_counts: dict, recipe: str, n_blocks: int) -> str:
+    """Which class pair each model confuses most, e.g. 'cat / dog' for every model."""
+    tops = {}
+    for bt in BLOCK_TYPES:
+        counts = pair_counts.get((recipe, n_blocks, bt))
+        if counts is not None and len(counts):
+            (a, b), n = counts.idxmax(), int(counts.max())
+            tops[bt] = (f"{a} / {b}", n)
+    if not tops:
+        return ""
+    names = {p for p, _ in tops.values()}
+    detail = ", ".join(f"{MODEL_NAMES[bt]} {n}" for bt, (_, n) in tops.items())
+    if len(names) == 1:
+        return (f"The most confused class pair is {names.pop()} for every model "
+                f"(images taken for each other: {detail}).")
+    return "Most confused class pairs: " + ", ".join(
+        f"{MODEL_NAMES[bt]} {p} ({n})" for bt, (p, n) in tops.items()) + "."
+
+
+def report_sections(tables: dict[str, pd.DataFrame], figures: dict, data_label: str,
+                    pair_counts: dict | None = None) -> list[dict]:
     """Sections for every axis present. `figures` maps names to PNG paths:
     'samples', 'by_model', optional 'depth', 'params', and per group
     ('group', recipe, n_blocks) -> {'curves': p, 'confusion': {bt: p}, 'pairs': {bt: p}}."""
@@ -188,7 +208,7 @@ def report_sections(tables: dict[str, pd.DataFrame], figures: dict, data_label: 
                 figs.append((f"Most confused class pairs, {MODEL_NAMES[bt]}", grp["pairs"][bt]))
             sections.append({
                 "title": f"Runs: {r} recipe, {n} blocks",
-                "sentences": [],
+                "sentences": [x for x in [confusion_sentence(pair_counts or {}, r, n)] if x],
                 "tables": [("One row per run", g_runs)],
                 "figures": figs,
             })

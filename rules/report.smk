@@ -9,6 +9,7 @@ rule report:
         samples="results/figures/sample_images.png",
         overview=overview_figures(),
         groups=group_figures(),
+        pairs=run_files(run_path("confused_pairs.csv")),
     output:
         "results/report.html",
     log:

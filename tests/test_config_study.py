@@ -89,3 +89,15 @@ def test_notebook_comparison_uses_the_reported_numbers():
     nb = notebook_comparison(_runs())
     assert list(nb.notebook_test_acc) == [65.18, 71.48, 69.38]
     assert nb.iloc[1]["difference"] == pytest.approx(72.0 - 71.48)
+
+
+def test_confusion_sentence_names_the_shared_top_pair():
+    from cifar_nets.study import confusion_sentence
+    idx = pd.MultiIndex.from_tuples([("cat", "dog"), ("automobile", "truck")], names=["class_a", "class_b"])
+    counts = {("notebook", 6, "conv"): pd.Series([300, 120], index=idx),
+              ("notebook", 6, "res"): pd.Series([250, 90], index=idx)}
+    s = confusion_sentence(counts, "notebook", 6)
+    assert s.startswith("The most confused class pair is cat / dog for every model")
+    assert "Custom_ConvNet 300" in s and "Custom_ResNet 250" in s
+    counts[("notebook", 6, "res")] = pd.Series([10, 90], index=idx)
+    assert "Custom_ResNet automobile / truck (90)" in confusion_sentence(counts, "notebook", 6)

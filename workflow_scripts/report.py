@@ -26,8 +26,15 @@ for path in inp.groups:
         kind, bt = p.stem.rsplit("_", 1)
         grp["confusion" if kind == "confusion" else "pairs"][bt] = path
 
+pairs = {}
+for path in inp.pairs:  # results/runs/{recipe}/{block_type}/n{n_blocks}/seed{seed}/confused_pairs.csv
+    parts = Path(path).parts
+    key = (parts[-5], int(parts[-3][1:]), parts[-4])
+    df = pd.read_csv(path).set_index(["class_a", "class_b"])["count"]
+    pairs[key] = df if key not in pairs else pairs[key] + df
+
 label = snakemake.params.data_label
-sections = report_sections(tables, figures, label)
+sections = report_sections(tables, figures, label, pairs)
 intro = (f"<p>What a residual connection buys: {len(tables['runs'])} training runs of the "
          f"notebook's <code>DeepNet</code> on {label}, over block types "
          f"{', '.join(study['block_types'])}, n_blocks {', '.join(map(str, study['n_blocks']))}, "
