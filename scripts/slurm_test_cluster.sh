@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # A throwaway single-node SLURM cluster for testing the workflow's SLURM profile.
 #
-#   scripts/slurm_test_cluster.sh start            start it; prints the SLURM_CONF to export
+#   scripts/slurm_test_cluster.sh start            start it; prints what to export (SLURM_CONF, PATH)
 #   scripts/slurm_test_cluster.sh stop             stop every daemon `start` started
-#   scripts/slurm_test_cluster.sh run -- CMD...    start, run CMD with SLURM_CONF exported,
+#   scripts/slurm_test_cluster.sh run -- CMD...    start, run CMD with SLURM_CONF and PATH exported,
 #                                                  always stop, exit with CMD's exit code
 #
 # Needs the Debian/Ubuntu packages slurm-wlm and munge (`apt-get install -y slurm-wlm munge`;
 # .ci/run installs them) and root, as on a CI runner or a container. Nothing outside one folder
-# is touched: config, munge key and socket, state, spool, pid and log files all live in
-# $SLURM_TEST_CLUSTER_DIR (default: ${TMPDIR:-/tmp}/slurm-test-cluster; `run` uses a fresh
-# temporary folder unless the variable is set). The node is this host, with its CPUs, 80% of its
-# memory, and one fake GPU (a `gpu` generic resource backed by /dev/null) so that `--gpus=1`
-# jobs schedule. One partition, `main`. No accounting database: `sacct` does not work, `squeue`
-# does (finished jobs stay visible for MinJobAge seconds).
+# is touched: config, munge key and socket, state, spool, pid and log files, and wrappers of the
+# client commands (bin/, see write_config) all live in $SLURM_TEST_CLUSTER_DIR (default:
+# ${TMPDIR:-/tmp}/slurm-test-cluster; `run` uses a fresh temporary folder unless the variable is
+# set). The node is this host, with its CPUs, 80% of its memory, and one fake GPU (a `gpu`
+# generic resource backed by /dev/null) so that `--gpus=1` jobs schedule. One partition, `main`.
+# No accounting database: `sacct` does not work, `squeue` does (finished jobs stay visible for
+# MinJobAge seconds).
 #
 # Environment: SLURM_TEST_CLUSTER_DIR (folder), SLURM_TEST_CTLD_PORT / SLURM_TEST_SLURMD_PORT
 # (default 6817 / 6818), SLURM_TEST_MIN_JOB_AGE (seconds, default 3600),
@@ -44,7 +45,7 @@ tagged_pids() {
     local tag="SLURM_TEST_CLUSTER_TAG=$DIR" p
     for p in /proc/[0-9]*; do
         [[ "${p#/proc/}" == "$$" ]] && continue
-        if tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF "$tag"; then
+        if grep -qszxF "$tag" "$p/environ"; then
             echo "${p#/proc/}"
         fi
     done
@@ -108,6 +109,20 @@ PartitionName=main Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
     # A fake GPU the node advertises: jobs asking for --gpus=1 schedule and get CUDA_VISIBLE_DEVICES=0.
     echo "NodeName=$host Name=gpu Count=1 File=/dev/null" >"$DIR/gres.conf"
+    # Client commands that find this cluster's config even where SLURM_CONF was removed from the
+    # environment: snakemake-executor-plugin-slurm-jobstep (<= 0.6.1) drops every SLURM_* variable
+    # before its `srun` inside a job, so a config outside /etc/slurm is lost there. `run` puts
+    # this folder first on PATH (as a site would install slurm.conf in /etc/slurm).
+    mkdir -p "$DIR/bin"
+    local cmd real search
+    search=$(tr ':' '\n' <<<"$PATH" | grep -vxF "$DIR/bin" | paste -sd: -)
+    for cmd in srun sbatch salloc squeue scancel scontrol sinfo sacct sacctmgr sshare sstat; do
+        real=$(PATH=$search command -v "$cmd" || true)
+        [[ -n "$real" ]] || continue
+        printf '#!/bin/sh\n: "${SLURM_CONF:=%s}"\nexport SLURM_CONF\nexec %s "$@"\n' \
+            "$DIR/slurm.conf" "$real" >"$DIR/bin/$cmd"
+        chmod 755 "$DIR/bin/$cmd"
+    done
 }
 
 # launch NAME CMD...: run a foreground daemon in the background, in its own session, tagged.
@@ -147,7 +162,7 @@ start() {
             exit 1
         fi
     done
-    rm -rf "$DIR"/{pids,log,state,spool}
+    rm -rf "$DIR"/{pids,log,state,spool,bin}
     write_config
     if ! {
         launch munged munged -F --force --socket="$DIR/munge.socket" --key-file="$DIR/munge.key" \
@@ -159,11 +174,15 @@ start() {
     }; then
         say "start failed; last lines of the logs in $DIR/log:"
         tail -n 15 "$DIR"/log/* >&2 2>/dev/null || true
+        if grep -qs "Address already in use" "$DIR"/log/*.log; then
+            say "port $CTLD_PORT or $SLURMD_PORT is taken (another SLURM running?);" \
+                "set SLURM_TEST_CTLD_PORT / SLURM_TEST_SLURMD_PORT"
+        fi
         stop
         exit 1
     fi
     say "up: node $(hostname -s), partition main, 1 gpu; logs in $DIR/log"
-    echo "export SLURM_CONF=$DIR/slurm.conf"
+    echo "export SLURM_CONF=$DIR/slurm.conf PATH=$DIR/bin:\$PATH"
 }
 
 # term_and_wait SECONDS PID...: SIGTERM, wait, then SIGKILL what is left.
@@ -186,7 +205,7 @@ stop() {
     local conf="$DIR/slurm.conf" pid d remaining
     # Cancel jobs first so slurmd's job steps end cleanly.
     if [[ -f "$conf" ]] && alive "$(pid_of slurmctld)"; then
-        SLURM_CONF=$conf timeout 10 scancel --full --partition=main 2>/dev/null || true
+        SLURM_CONF=$conf timeout 10 scancel --partition=main 2>/dev/null || true
         for _ in $(seq 1 40); do
             [[ -z "$(SLURM_CONF=$conf timeout 5 squeue -h -t active -o '%i' 2>/dev/null)" ]] && break
             sleep 0.25
@@ -230,6 +249,14 @@ cleanup() {
     exit "$rc"
 }
 
+CHILD=""
+
+# INT/TERM while CMD runs: pass it on as TERM, wait for CMD, exit (the EXIT trap stops the cluster).
+on_signal() {
+    if [[ -n "$CHILD" ]] && kill -TERM "$CHILD" 2>/dev/null; then wait "$CHILD" 2>/dev/null || true; fi
+    exit "$1"
+}
+
 run() {
     [[ "${1:-}" == "--" ]] && shift
     (($#)) || usage
@@ -238,11 +265,14 @@ run() {
         DIR=$TEMP_DIR
     fi
     trap cleanup EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
+    trap 'on_signal 130' INT
+    trap 'on_signal 143' TERM
     start >/dev/null
+    # In the background so that a signal to this script reaches the trap at once; stdin kept.
+    SLURM_CONF="$DIR/slurm.conf" PATH="$DIR/bin:$PATH" "$@" <&0 &
+    CHILD=$!
     local rc=0
-    SLURM_CONF="$DIR/slurm.conf" "$@" || rc=$?
+    wait "$CHILD" || rc=$?
     exit "$rc"
 }
 

@@ -1,44 +1,13 @@
 """The real Snakemake workflow, end to end, on a tiny archive in the official format."""
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-from cifar_factory import write_cifar_archive
+from workflow_helpers import ROOT, snakemake, tiny_config  # noqa: F401 - ROOT kept for importers
 
-ROOT = Path(__file__).resolve().parent.parent
 BLOCKS = ["conv", "res", "skip"]
-
-
-def snakemake(workdir, *args, check=True, timeout=900):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), *args]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-    return proc
-
-
-def tiny_config(tmp_path, **study):
-    md5 = write_cifar_archive(tmp_path / "tiny.tar.gz", per_class_train=12, per_class_test=3)
-    cfg = {
-        "data": {"source": str(tmp_path / "tiny.tar.gz"), "md5": md5, "label": "tiny test archive",
-                 "train_images": 120, "test_images": 30},
-        "recipes": {"notebook": {"epochs": 2, "batch_size": 16, "lr": 3e-3},
-                    "modern": {"epochs": 2, "batch_size": 16}},
-        "engine": {"threads": 1, "train_eval_subset": 0},
-    }
-    if study:
-        cfg["study"] = study
-    path = tmp_path / "test_config.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
 
 
 @pytest.fixture(scope="module")
