@@ -493,6 +493,8 @@ def describe_comparison(row: Any, names: Mapping[Any, str] | None = None,
     lo, hi = float(row.get("ci_low", math.nan)), float(row.get("ci_high", math.nan))
     if diff < 0:  # name the better one first
         a, b, diff, lo, hi = b, a, -diff, -hi, -lo
+    if n < 2 and round(diff, digits) == 0:
+        return f"{name(a)} and {name(b)} tie on only one seed, no significance test."
     if n < 2:
         return (f"{name(a)} leads {name(b)} by {_fmt(diff, digits)} {unit} "
                 f"on only one seed, no significance test.")

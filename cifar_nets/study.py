@@ -61,9 +61,14 @@ def ranking_sentence(seeds: pd.DataFrame, recipe: str, n_blocks: int, data_label
         return ""
     n = int(g["n_seeds"].min())
     seeds_txt = f"mean of {n} seeds" if n > 1 else "one seed"
-    parts = [f"{r.model} {_pct(r['mean'])}" for _, r in g.iterrows()]
+    ranked = ""
+    for i, (_, r) in enumerate(g.iterrows()):
+        if i:
+            ranked += " = " if round(prev, 2) == round(r["mean"], 2) else " > "
+        ranked += f"{r.model} {_pct(r['mean'])}"
+        prev = r["mean"]
     return (f"On {data_label} with the {recipe} recipe and {n_blocks} blocks, test accuracy "
-            f"ranks {' > '.join(parts)} ({seeds_txt}).")
+            f"ranks {ranked} ({seeds_txt}).")
 
 
 def comparison_sentences(paired: pd.DataFrame, recipe: str, n_blocks: int) -> list[str]:

@@ -101,3 +101,14 @@ def test_confusion_sentence_names_the_shared_top_pair():
     assert "Custom_ConvNet 300" in s and "Custom_ResNet 250" in s
     counts[("notebook", 6, "res")] = pd.Series([10, 90], index=idx)
     assert "Custom_ResNet automobile / truck (90)" in confusion_sentence(counts, "notebook", 6)
+
+
+def test_ties_are_called_ties():
+    from cifar_nets.stats import describe_comparison
+    seeds = pd.DataFrame([dict(recipe="notebook", model="Custom_ConvNet", block_type="conv", n_blocks=0,
+                               n_seeds=1, mean=67.47),
+                          dict(recipe="notebook", model="Custom_ResNet", block_type="res", n_blocks=0,
+                               n_seeds=1, mean=67.47)])
+    assert "Custom_ConvNet 67.47% = Custom_ResNet 67.47%" in ranking_sentence(seeds, "notebook", 0, "x")
+    row = dict(a="conv", b="res", n_pairs=1, mean_diff=0.0)
+    assert describe_comparison(row, names={"conv": "C", "res": "R"}).startswith("C and R tie")
