@@ -12,8 +12,6 @@ seeds (``has_ci``).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -27,11 +25,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from cifar_nets.io import atomic_path
 from cifar_nets.stats import mean_ci  # noqa: E402
 
 DPI = 110
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 # Canonical ordering / styling of the study's models and block types.
 MODEL_ORDER = ("Custom_ConvNet", "Custom_ResNet", "Custom_SkipNet")
@@ -48,17 +45,9 @@ _KNOWN_ORDER = {name: i for i, name in enumerate(MODEL_ORDER + BLOCK_ORDER)}
 def _save(fig, path) -> Path:
     """Save ``fig`` atomically as PNG at ``path``, close it and return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=f".{path.stem}.", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; use the usual mode
     try:
-        fig.savefig(tmp, dpi=DPI, format="png", bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=DPI, format="png", bbox_inches="tight")
     finally:
         plt.close(fig)
     return path

@@ -13,17 +13,15 @@ import base64
 import html
 import json
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+from cifar_nets.io import write_text
+
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
          ".gif": "image/gif", ".svg": "image/svg+xml", ".webp": "image/webp"}
@@ -94,20 +92,6 @@ def _format_float(x: float, floatfmt: str = ".2f") -> str:
     if x != 0 and abs(x) < 0.01:
         return f"{x:.3g}"
     return format(x, floatfmt)
-
-
-def _atomic_write_text(path: Path, text: str, suffix: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=suffix, prefix=f".{path.stem}.", dir=path.parent)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; use the usual mode
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _jsonable(obj: Any) -> Any:
@@ -244,7 +228,7 @@ def build_report(path, *, title: str, intro_html: str, sections: Sequence[Mappin
         "</html>",
         "",
     ])
-    _atomic_write_text(Path(path), doc, suffix=".html")
+    write_text(path, doc)
 
 
 # --------------------------------------------------------------------------------------------

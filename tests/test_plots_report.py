@@ -78,7 +78,7 @@ def check_png(path, min_w=300, min_h=150, min_bytes=5_000):
     img = mpimg.imread(path)
     h, w = img.shape[:2]
     assert w >= min_w and h >= min_h, (w, h)
-    assert not list(path.parent.glob(".*.png")), "temporary file left behind"
+    assert not list(path.parent.glob(".*tmp*")), "temporary file left behind"
     return w, h
 
 
