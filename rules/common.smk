@@ -82,13 +82,23 @@ OVERVIEW_FIGURES = ["test_accuracy_by_model"] + (
 )
 
 
-def group_figures():
+def group_figure_entries():
+    """One dict per figure of a (recipe, n_blocks) group: its keys, kind, block type and path."""
+    kinds = [("curves", None, "accuracy_curves")] + [
+        (kind, b, f"{name}_{b}")
+        for b in STUDY["block_types"]
+        for kind, name in (("confusion", "confusion"), ("pairs", "confused_pairs"))
+    ]
     return [
-        f"results/figures/{r}/n{n}/{name}.png"
+        dict(recipe=r, n_blocks=n, kind=kind, block_type=b, path=f"results/figures/{r}/n{n}/{name}.png")
         for r in STUDY["recipes"]
         for n in STUDY["n_blocks"]
-        for name in GROUP_FIGURES
+        for kind, b, name in kinds
     ]
+
+
+def group_figures():
+    return [entry["path"] for entry in group_figure_entries()]
 
 
 def overview_figures():

@@ -17,6 +17,8 @@ rule report:
     params:
         config=config,
         study=STUDY,
+        runs=study_runs(),  # the (recipe, block_type, n_blocks, seed) of each input.pairs file, in order
+        groups=group_figure_entries(),  # the keys of each input.groups figure, in order
         data_label=config["data"]["label"],
     script:
         "../workflow_scripts/report.py"

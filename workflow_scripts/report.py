@@ -16,20 +16,16 @@ figures = {"samples": inp.samples}
 for path in inp.overview:
     figures[{"test_accuracy_by_model": "by_model", "accuracy_vs_depth": "depth",
              "accuracy_vs_parameters": "params"}[Path(path).stem]] = path
-for path in inp.groups:
-    p = Path(path)
-    recipe, n_blocks = p.parent.parent.name, int(p.parent.name[1:])
-    grp = figures.setdefault(("group", recipe, n_blocks), {"confusion": {}, "pairs": {}})
-    if p.stem == "accuracy_curves":
+for path, entry in zip(inp.groups, snakemake.params.groups):
+    grp = figures.setdefault(("group", entry["recipe"], entry["n_blocks"]), {"confusion": {}, "pairs": {}})
+    if entry["kind"] == "curves":
         grp["curves"] = path
     else:
-        kind, bt = p.stem.rsplit("_", 1)
-        grp["confusion" if kind == "confusion" else "pairs"][bt] = path
+        grp[entry["kind"]][entry["block_type"]] = path
 
 pairs = {}
-for path in inp.pairs:  # results/runs/{recipe}/{block_type}/n{n_blocks}/seed{seed}/confused_pairs.csv
-    parts = Path(path).parts
-    key = (parts[-5], int(parts[-3][1:]), parts[-4])
+for path, run in zip(inp.pairs, snakemake.params.runs):
+    key = (run["recipe"], run["n_blocks"], run["block_type"])
     df = pd.read_csv(path).set_index(["class_a", "class_b"])["count"]
     pairs[key] = df if key not in pairs else pairs[key] + df
 
