@@ -395,8 +395,10 @@ def load_cache(path: str | os.PathLike) -> CifarArrays:
     return arrays
 
 
-def prepare_cache(archive: str | os.PathLike, cache: str | os.PathLike, md5: str) -> CifarArrays:
-    """Verify the archive's md5, read it and write the .npz cache; return the arrays.
+def prepare_cache(archive: str | os.PathLike, cache: str | os.PathLike, md5: str,
+                  expected_counts: tuple[int, int] | None = None) -> CifarArrays:
+    """Verify the archive's md5, read it, check its (train, test) image counts against
+    `expected_counts` when given, and write the .npz cache; return the arrays.
 
     On failure nothing is left at `cache` (an older cache there is removed as well).
     """
@@ -412,6 +414,11 @@ def prepare_cache(archive: str | os.PathLike, cache: str | os.PathLike, md5: str
         if got != want:
             raise DataError(f"{archive}: md5 is {got}, expected {want}")
         arrays = read_cifar_archive(archive)
+        found = (len(arrays.y_train), len(arrays.y_test))
+        if expected_counts is not None and found != tuple(expected_counts):
+            raise DataError(
+                f"{archive}: holds {found[0]} training / {found[1]} test images, expected "
+                f"{expected_counts[0]} / {expected_counts[1]} (config data.train_images / data.test_images)")
         write_cache(arrays, cache)
     except BaseException:
         cache.unlink(missing_ok=True)

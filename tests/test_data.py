@@ -501,3 +501,18 @@ def test_fetch_archive_onto_itself_checks_but_never_deletes_the_source(tmp_path,
         fetch_archive(str(own), own, "0" * 32)
     assert md5 in one_line(e)
     assert md5sum(own) == md5
+
+
+def test_image_counts_unlike_config_write_nothing(tmp_path, clean_archive):
+    path, md5 = clean_archive
+    cache = tmp_path / "cifar10.npz"
+    arrays = prepare_cache(path, cache, md5)
+    n_train, n_test = len(arrays.y_train), len(arrays.y_test)
+    cache.unlink()
+    with pytest.raises(DataError) as e:
+        prepare_cache(path, cache, md5, expected_counts=(n_train + 1, n_test))
+    msg = one_line(e)
+    assert f"holds {n_train} training / {n_test} test images" in msg and "data.train_images" in msg
+    assert list(tmp_path.iterdir()) == []
+    prepare_cache(path, cache, md5, expected_counts=(n_train, n_test))
+    assert cache.exists()
