@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tarfile
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,9 +28,11 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import notebook_style  # noqa: E402
 from cifar_nets.data import read_cifar_archive  # noqa: E402
 from cifar_nets.models import BLOCK_TYPES, build_model, flops_per_image, model_name  # noqa: E402
-from cifar_nets.train import (NOTEBOOK_MEAN, NOTEBOOK_STD, DeviceData, _autocast,  # noqa: E402
+from cifar_nets.train import (NOTEBOOK_MEAN, NOTEBOOK_STD, DeviceData, autocast,  # noqa: E402
                               resolve_device)
 
 BATCH = 128
@@ -55,7 +55,7 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, seconds
 
 def _step_fn(model, opt, bf16, device):
     def step(xb, yb):
-        with _autocast(device, bf16):
+        with autocast(device, bf16):
             loss = F.cross_entropy(model(xb).float(), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -78,19 +78,8 @@ def _timed(batches, step, steps, warmup, device) -> float:
 
 
 def bench_notebook(root: Path, block_type: str, steps: int, warmup: int, workers: int, device) -> float:
-    from torchvision import datasets, transforms
-
-    class StandInCIFAR10(datasets.CIFAR10):
-        # torchvision checks the official per-file md5s; the stand-in's pixels differ.
-        def _check_integrity(self) -> bool:
-            return True
-
-    transform = transforms.Compose([transforms.Resize(32), transforms.ToTensor(),
-                                    transforms.Normalize(NOTEBOOK_MEAN, NOTEBOOK_STD)])
-    ds = StandInCIFAR10(str(root), train=True, download=False, transform=transform)
-    train, _ = torch.utils.data.random_split(ds, [45000, 5000], generator=torch.Generator().manual_seed(42))
-    loader = torch.utils.data.DataLoader(train, batch_size=BATCH, shuffle=True, num_workers=workers,
-                                         persistent_workers=workers > 0)
+    train, _, _ = notebook_style.datasets(root)
+    loader = notebook_style.loader(train, shuffle=True, workers=workers)
     torch.manual_seed(0)
     model = build_model(block_type).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -113,11 +102,12 @@ def bench_engine(arrays, block_type, steps, warmup, device, *, channels_last=Fal
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     step = _step_fn(torch.compile(model) if compile else model, opt, bf16, device)
     gen = torch.Generator().manual_seed(0)
+    n_train = int(len(arrays.y_train) * 0.9)   # the size of the notebook's training part
 
     def batches():
         while True:
-            perm = torch.randperm(45000, generator=gen).to(device)
-            for s in range(0, 45000 - BATCH + 1, BATCH):
+            perm = torch.randperm(n_train, generator=gen).to(device)
+            for s in range(0, n_train - BATCH + 1, BATCH):
                 yield data.batch(perm[s:s + BATCH])
     return _timed(batches(), step, steps, warmup, device)
 
@@ -133,26 +123,29 @@ def main() -> int:
     ap.add_argument("--options", default="fp32,channels_last,bf16,bf16+channels_last,compile,compile+channels_last",
                     help="engine option sets to measure")
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--peak-n", type=int, default=2048, help="matrix side of the matmul peak measurement")
     args = ap.parse_args()
 
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     arrays = read_cifar_archive(args.archive)
-    peak32 = matmul_peak(torch.float32, device)
-    peak16 = matmul_peak(torch.bfloat16, device)
+    peak32 = matmul_peak(torch.float32, device, n=args.peak_n)
+    peak16 = matmul_peak(torch.bfloat16, device, n=args.peak_n)
     print(f"device {device}, threads {torch.get_num_threads()}, torch {torch.__version__}")
     print(f"measured matmul peak: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s")
 
-    tmp = tempfile.TemporaryDirectory()
-    with tarfile.open(args.archive) as tar:   # the notebook pipeline reads the extracted batches
-        tar.extractall(tmp.name, filter="data")
+    with notebook_style.extracted(args.archive) as root:
+        table(args, arrays, root, device, peak32, peak16)
+    return 0
 
+
+def table(args, arrays, root: Path, device, peak32: float, peak16: float) -> None:
     header = f"{'model':16s} {'pipeline':26s} {'img/s':>8s} {'x notebook':>10s} {'GFLOP/s':>8s} {'% peak':>7s}"
     print(header)
     print("-" * len(header))
     for bt in args.blocks.split(","):
         flops = 3 * flops_per_image(build_model(bt))
-        base = bench_notebook(Path(tmp.name), bt, args.steps, args.warmup, args.workers, device)
+        base = bench_notebook(root, bt, args.steps, args.warmup, args.workers, device)
         rows = [("notebook (DataLoader)", base, peak32)]
         for opt in args.options.split(","):
             parts = set(opt.split("+"))
@@ -164,7 +157,6 @@ def main() -> int:
             gf = ips * flops / 1e9
             print(f"{model_name(bt):16s} {name:26s} {ips:8.0f} {ips / base:10.2f} {gf:8.1f} "
                   f"{100 * gf / peak:6.1f}%", flush=True)
-    return 0
 
 
 if __name__ == "__main__":

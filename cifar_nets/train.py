@@ -173,7 +173,7 @@ def predict_logits(model: torch.nn.Module, data: DeviceData, idx: torch.Tensor |
     for start in range(0, n, batch_size):
         sl = slice(start, min(start + batch_size, n))
         xb = data.normalise(data.x[sl] if idx is None else data.x[idx[sl]])
-        with _autocast(data.device, bf16):
+        with autocast(data.device, bf16):
             out.append(model(xb).float().cpu())
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, 10)
@@ -185,7 +185,8 @@ def accuracy(model, data: DeviceData, idx=None, batch_size=1000, bf16=False) -> 
     return 100.0 * (logits.argmax(1) == y).double().mean().item()
 
 
-def _autocast(device: torch.device, bf16: bool):
+def autocast(device: torch.device, bf16: bool):
+    """bf16 autocast on `device` when `bf16`, else a no-op context."""
     if not bf16:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
@@ -392,7 +393,7 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
                 if recipe.augment:
                     xb = augment_batch(xb, gen, recipe.crop_padding)
                 xb, yb = data.normalise(xb), data.y[idx]
-                with _autocast(device, speed["bf16"]):
+                with autocast(device, speed["bf16"]):
                     out = step_model(xb)
                     loss = F.cross_entropy(out.float(), yb, label_smoothing=recipe.label_smoothing)
                     if poison is not None:

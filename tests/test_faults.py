@@ -36,13 +36,13 @@ import torch
 import yaml
 
 import cifar_factory as cf
+from workflow_helpers import ROOT, snakemake_cmd
 from cifar_nets import faults
 from cifar_nets import train as engine
 from cifar_nets.train import EngineOptions, Recipe, TrainingDiverged, train_run
 
 pytestmark = pytest.mark.faults
 
-ROOT = Path(__file__).resolve().parent.parent
 RUN = "notebook/{}/n1/seed0"                     # the run directory of block type {}
 FP32 = {"device": "cpu", "threads": 1, "train_eval_subset": 0, "channels_last": False,
         "bf16": False, "compile": False, "evaluate_weights": "last"}
@@ -55,10 +55,6 @@ KILL_TARGETS = [f"results/runs/{RUN.format(bt)}/metrics.json" for bt in KILL_BLO
 
 
 # --------------------------------------------------------------------------- helpers
-
-def snakemake_cmd(*args):
-    return [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), *args]
-
 
 def job_env(fault=None):
     env = dict(os.environ, OMP_NUM_THREADS="1")

@@ -1,0 +1,54 @@
+"""The original notebook's input pipeline, shared by the benchmarks: torchvision's CIFAR10 dataset
+object over the extracted archive, per-image PIL transforms (Resize, ToTensor, Normalize), the
+notebook's seeded 90/10 random_split and a shuffling multi-worker DataLoader."""
+from __future__ import annotations
+
+import contextlib
+import tarfile
+import tempfile
+from pathlib import Path
+
+import torch
+
+from cifar_nets.train import NOTEBOOK_MEAN, NOTEBOOK_STD
+
+BATCH = 128
+
+
+@contextlib.contextmanager
+def extracted(archive: str | Path):
+    """The archive unpacked in a temporary folder (torchvision reads the extracted batches)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        yield Path(tmp)
+
+
+def datasets(root: Path, split_seed: int = 42):
+    """(train, val, test) exactly as the notebook builds them."""
+    from torchvision import datasets as tv_datasets, transforms
+
+    class StandInCIFAR10(tv_datasets.CIFAR10):
+        # torchvision checks the official per-file md5s; the stand-in's (and the tests' tiny
+        # archives') files differ. The pipeline needs the images and labels, not the class names.
+        def _check_integrity(self) -> bool:
+            return True
+
+        def _load_meta(self) -> None:
+            self.classes = [str(i) for i in range(10)]
+            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+
+    transform = transforms.Compose([transforms.Resize(32), transforms.ToTensor(),
+                                    transforms.Normalize(NOTEBOOK_MEAN, NOTEBOOK_STD)])
+    full = StandInCIFAR10(str(root), train=True, download=False, transform=transform)
+    test = StandInCIFAR10(str(root), train=False, download=False, transform=transform)
+    n_train = int(len(full) * 0.9)
+    train, val = torch.utils.data.random_split(full, [n_train, len(full) - n_train],
+                                               generator=torch.Generator().manual_seed(split_seed))
+    return train, val, test
+
+
+def loader(ds, *, shuffle: bool, workers: int, seed: int | None = None, batch_size: int = BATCH):
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
+                                       persistent_workers=workers > 0, generator=gen)

@@ -1,0 +1,51 @@
+"""The benchmark scripts run end to end on a tiny archive and print / write what they promise.
+(They measure; nothing here checks a speed.)"""
+import json
+import re
+import subprocess
+import sys
+
+from cifar_factory import write_cifar_archive
+from workflow_helpers import ROOT
+
+
+def run(*args, timeout=300):
+    proc = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_bench_engine_prints_a_row_per_pipeline_with_ratio_and_peak(tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    write_cifar_archive(archive, per_class_train=30, per_class_test=2)
+    out = run(ROOT / "benchmarks/bench_engine.py", "--archive", archive, "--steps", 2, "--warmup", 1,
+              "--blocks", "res,skip", "--options", "fp32,bf16+channels_last", "--workers", 0,
+              "--threads", 1, "--peak-n", 256)
+    peaks = re.search(r"matmul peak: fp32 (\d+) GFLOP/s, bf16 (\d+) GFLOP/s", out)
+    assert peaks and int(peaks[1]) > 0
+    rows = re.findall(r"^(Custom_\w+)\s+(notebook \(DataLoader\)|engine [\w+]+)\s+(\d+)\s+([\d.]+)\s+"
+                      r"([\d.]+)\s+([\d.]+)%$", out, re.M)
+    assert [(m, p) for m, p, *_ in rows] == [
+        (m, p) for m in ("Custom_ResNet", "Custom_SkipNet")
+        for p in ("notebook (DataLoader)", "engine fp32", "engine bf16+channels_last")]
+    for _, pipeline, ips, ratio, *_ in rows:
+        assert int(ips) > 0
+        if pipeline.startswith("notebook"):
+            assert float(ratio) == 1.0
+
+
+def test_notebook_pipeline_trains_and_writes_its_result(tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    write_cifar_archive(archive, per_class_train=30, per_class_test=5)
+    out_json = tmp_path / "nb.json"
+    out = run(ROOT / "benchmarks/notebook_pipeline.py", "--archive", archive, "--block-type", "conv",
+              "--n-blocks", 1, "--epochs", 2, "--workers", 0, "--threads", 1, "--lr", 3e-3,
+              "--out", out_json)
+    result = json.loads(out_json.read_text())
+    assert [h["epoch"] for h in result["history"]] == [1, 2]
+    assert result["block_type"] == "conv" and result["n_blocks"] == 1
+    assert result["best_val_acc"] == max(h["val_acc"] for h in result["history"])
+    for key in ("test_acc_best_val", "test_acc_last"):   # 50 test images: multiples of 2%
+        assert 0 <= result[key] <= 100 and result[key] % 2 == 0
+    assert "test accuracy: best-validation weights" in out
