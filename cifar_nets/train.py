@@ -101,13 +101,21 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def _bf16_available(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_bf16()
+
+
 def resolve_options(opts: EngineOptions, device: torch.device) -> dict:
     """Turn 'auto' into the measured best choice for this device (see README, Speed)."""
     cuda = device.type == "cuda"
     return {
         # channels-last: 1.7x faster training on the 2-core CPU (README, Speed), and on GPUs
         "channels_last": True if opts.channels_last == "auto" else bool(opts.channels_last),
-        "bf16": (cuda and torch.cuda.is_bf16_supported()) if opts.bf16 == "auto" else bool(opts.bf16),
+        # bf16 autocast: 2.5x faster on the 2-core avx512_bf16 CPU with the same accuracy over
+        # 3 seeds per block type (README, Speed); CPUs without bf16 units only emulate it: off there
+        "bf16": _bf16_available(device) if opts.bf16 == "auto" else bool(opts.bf16),
         "compile": cuda if opts.compile == "auto" else bool(opts.compile),
     }
 

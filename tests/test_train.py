@@ -142,3 +142,14 @@ def test_terminal_cli_trains_and_writes_outputs(tiny, tmp_path):
                  "--threads", "1", "--out", str(out)]) == 0
     assert (out / "model.pt").exists() and (out / "history.csv").exists()
     assert not (out / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_bf16_auto_follows_the_cpu(monkeypatch, has_bf16):
+    import cifar_nets.train as train
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: has_bf16)
+    auto = train.resolve_options(EngineOptions(device="cpu"), torch.device("cpu"))
+    assert auto["bf16"] is has_bf16
+    assert auto["channels_last"] is True and auto["compile"] is False
+    forced = train.resolve_options(EngineOptions(device="cpu", bf16=False), torch.device("cpu"))
+    assert forced["bf16"] is False
