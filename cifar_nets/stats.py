@@ -498,6 +498,9 @@ def describe_comparison(row: Any, names: Mapping[Any, str] | None = None,
     if n < 2:
         return (f"{name(a)} leads {name(b)} by {_fmt(diff, digits)} {unit} "
                 f"on only one seed, no significance test.")
+    if diff == 0 and lo == 0 and hi == 0:  # every paired difference is exactly zero
+        return (f"{name(a)} and {name(b)} reach the same test accuracy on each of the {n} "
+                f"paired seeds: no difference to test.")
     p = float(row["p_value"])
     alpha = 1.0 - confidence
     sig = row.get("significant", None)

@@ -437,3 +437,16 @@ def test_format_p_never_rounds_across_alpha():
     assert format_p(0.002) == "p = 0.002"
     assert format_p(0.0004) == "p < 0.001"
     assert format_p(1.0) == "p = 1"
+
+
+def test_describe_comparison_of_identical_runs_says_so():
+    # e.g. ConvNet and ResNet with 0 blocks: the same network, the same accuracy seed by seed
+    out = paired_comparisons(pd.DataFrame({
+        "block_type": ["conv"] * 3 + ["res"] * 3, "seed": [0, 1, 2] * 2,
+        "test_acc": [67.41, 67.66, 67.93] * 2}))
+    names = {"conv": "Custom_ConvNet", "res": "Custom_ResNet"}
+    text = describe_comparison(out.iloc[0], names)
+    assert text == ("Custom_ConvNet and Custom_ResNet reach the same test accuracy on each of the 3 paired seeds: "
+                    "no difference to test.")
+    nearly = {**out.iloc[0].to_dict(), "mean_diff": 0.01, "ci_high": 0.05, "ci_low": -0.03, "p_value": 0.6}
+    assert "not significant" in describe_comparison(nearly, names)
