@@ -111,7 +111,7 @@ def resolve_options(opts: EngineOptions, device: torch.device) -> dict:
     """Turn 'auto' into the measured best choice for this device (see README, Speed)."""
     cuda = device.type == "cuda"
     return {
-        # channels-last: 1.7x faster training on the 2-core CPU (README, Speed), and on GPUs
+        # channels-last: 1.63-1.72x in fp32 on the 2-core CPU (README, Speed); on GPUs not measured
         "channels_last": True if opts.channels_last == "auto" else bool(opts.channels_last),
         # bf16 + channels-last: 2.16-2.70x the notebook pipeline on the 2-core avx512_bf16 CPU, same accuracy over
         # 3 seeds per block type (README, Speed); CPUs without bf16 units only emulate it: off there
