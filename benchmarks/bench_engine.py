@@ -102,7 +102,7 @@ def bench_engine(arrays, block_type, steps, warmup, device, *, channels_last=Fal
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     step = _step_fn(torch.compile(model) if compile else model, opt, bf16, device)
     gen = torch.Generator().manual_seed(0)
-    n_train = int(len(arrays.y_train) * 0.9)   # the size of the notebook's training part
+    n_train = int(len(arrays.y_train) * notebook_style.split_settings()[0])  # the training part
 
     def batches():
         while True:

@@ -3,7 +3,7 @@
 
 The notebook's recipe (Adam, lr 1e-4, batch 128, 30 epochs, dropout 0.5, no augmentation, fp32)
 fed through the notebook's pipeline (benchmarks/notebook_style.py: torchvision dataset object,
-per-image PIL transforms, shuffling DataLoader with worker processes, split seed 42). After every
+per-image PIL transforms, shuffling DataLoader with worker processes, the split of config.yaml). After every
 epoch the validation accuracy is measured; at the end the test accuracy of the last weights and of
 the best-validation weights (what the workflow evaluates by default). Writes one JSON file.
 

@@ -1,6 +1,9 @@
 """The original notebook's input pipeline, shared by the benchmarks: torchvision's CIFAR10 dataset
 object over the extracted archive, per-image PIL transforms (Resize, ToTensor, Normalize), the
-notebook's seeded 90/10 random_split and a shuffling multi-worker DataLoader."""
+notebook's seeded 90/10 random_split and a shuffling multi-worker DataLoader.
+
+The split's fraction and seed are read from the project's config.yaml (`split:`), the same values
+the workflow uses, so the notebook pipeline and the engine train on the same images."""
 from __future__ import annotations
 
 import contextlib
@@ -9,10 +12,18 @@ import tempfile
 from pathlib import Path
 
 import torch
+import yaml
 
 from cifar_nets.train import NOTEBOOK_MEAN, NOTEBOOK_STD
 
 BATCH = 128
+CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
+
+
+def split_settings(config: str | Path = CONFIG) -> tuple[float, int]:
+    """(train_fraction, seed) of the validation split, from the project's config.yaml."""
+    split = yaml.safe_load(Path(config).read_text())["split"]
+    return float(split["train_fraction"]), int(split["seed"])
 
 
 @contextlib.contextmanager
@@ -24,7 +35,7 @@ def extracted(archive: str | Path):
         yield Path(tmp)
 
 
-def datasets(root: Path, split_seed: int = 42):
+def datasets(root: Path):
     """(train, val, test) exactly as the notebook builds them."""
     from torchvision import datasets as tv_datasets, transforms
 
@@ -42,7 +53,8 @@ def datasets(root: Path, split_seed: int = 42):
                                     transforms.Normalize(NOTEBOOK_MEAN, NOTEBOOK_STD)])
     full = StandInCIFAR10(str(root), train=True, download=False, transform=transform)
     test = StandInCIFAR10(str(root), train=False, download=False, transform=transform)
-    n_train = int(len(full) * 0.9)
+    train_fraction, split_seed = split_settings()
+    n_train = int(len(full) * train_fraction)
     train, val = torch.utils.data.random_split(full, [n_train, len(full) - n_train],
                                                generator=torch.Generator().manual_seed(split_seed))
     return train, val, test

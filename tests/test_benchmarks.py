@@ -49,3 +49,25 @@ def test_notebook_pipeline_trains_and_writes_its_result(tmp_path):
     for key in ("test_acc_best_val", "test_acc_last"):   # 50 test images: multiples of 2%
         assert 0 <= result[key] <= 100 and result[key] % 2 == 0
     assert "test accuracy: best-validation weights" in out
+
+
+def test_notebook_pipeline_validates_on_the_same_images_as_the_workflow(tmp_path):
+    """The notebook-style split (torch random_split over the dataset object) and the workflow's
+    make_split, both from config.yaml's split settings, pick the same validation images."""
+    import numpy as np
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import notebook_style
+    from cifar_nets.data import make_split
+
+    archive = tmp_path / "a.tar.gz"
+    write_cifar_archive(archive, per_class_train=20, per_class_test=1)
+    split = yaml.safe_load((ROOT / "config.yaml").read_text())["split"]
+    assert notebook_style.split_settings() == (split["train_fraction"], split["seed"])
+    with notebook_style.extracted(archive) as root:
+        train, val, _ = notebook_style.datasets(root)
+    train_idx, val_idx = make_split(200, split["train_fraction"], split["seed"])
+    assert np.array_equal(np.asarray(train.indices), train_idx)
+    assert np.array_equal(np.asarray(val.indices), val_idx)
+    assert len(val_idx) == 20
