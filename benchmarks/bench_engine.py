@@ -53,7 +53,7 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, seconds
     return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
 
 
-def _step_fn(model, opt, bf16, device):
+def step_fn(model, opt, bf16, device):
     def step(xb, yb):
         with autocast(device, bf16):
             loss = F.cross_entropy(model(xb).float(), yb)
@@ -83,7 +83,7 @@ def bench_notebook(root: Path, block_type: str, steps: int, warmup: int, workers
     torch.manual_seed(0)
     model = build_model(block_type).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    step = _step_fn(model, opt, False, device)
+    step = step_fn(model, opt, False, device)
 
     def batches():
         while True:
@@ -100,7 +100,7 @@ def bench_engine(arrays, block_type, steps, warmup, device, *, channels_last=Fal
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    step = _step_fn(torch.compile(model) if compile else model, opt, bf16, device)
+    step = step_fn(torch.compile(model) if compile else model, opt, bf16, device)
     gen = torch.Generator().manual_seed(0)
     n_train = int(len(arrays.y_train) * notebook_style.split_settings()[0])  # the training part
 

@@ -71,3 +71,19 @@ def test_notebook_pipeline_validates_on_the_same_images_as_the_workflow(tmp_path
     assert np.array_equal(np.asarray(train.indices), train_idx)
     assert np.array_equal(np.asarray(val.indices), val_idx)
     assert len(val_idx) == 20
+
+
+def test_profile_step_splits_the_whole_step_into_kinds(tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    write_cifar_archive(archive, per_class_train=30, per_class_test=1)
+    out = run(ROOT / "benchmarks/profile_step.py", "--archive", archive, "--steps", 2, "--warmup", 1,
+              "--blocks", "res,skip", "--threads", 1, "--bf16", "false")
+    assert "bf16 False, channels_last True" in out
+    rows = re.findall(r"^(Custom_\w+)((?:\s+[\d.]+ \(\s*\d+%\)){8})\s+([\d.]+)\s+(\d+)/(\d+)\s*$", out, re.M)
+    assert [r[0] for r in rows] == ["Custom_ResNet", "Custom_SkipNet"]
+    for _, cells, total, gf_fwd, gf_bwd in rows:
+        ms = [float(m) for m in re.findall(r"([\d.]+) \(", cells)]
+        shares = [int(s) for s in re.findall(r"(\d+)%", cells)]
+        assert abs(sum(ms) - float(total)) < 0.05 * float(total)   # the kinds cover the step
+        assert 97 <= sum(shares) <= 103
+        assert ms[0] > 0 and ms[1] > 0 and int(gf_fwd) > 0 and int(gf_bwd) > 0   # convs were seen
