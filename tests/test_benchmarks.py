@@ -20,17 +20,19 @@ def test_bench_engine_prints_a_row_per_pipeline_with_ratio_and_peak(tmp_path):
     archive = tmp_path / "a.tar.gz"
     write_cifar_archive(archive, per_class_train=30, per_class_test=2)
     out = run(ROOT / "benchmarks/bench_engine.py", "--archive", archive, "--steps", 2, "--warmup", 1,
-              "--blocks", "res,skip", "--options", "fp32,bf16+channels_last", "--workers", 0,
-              "--threads", 1, "--peak-n", 256)
-    peaks = re.search(r"matmul peak: fp32 (\d+) GFLOP/s, bf16 (\d+) GFLOP/s", out)
-    assert peaks and int(peaks[1]) > 0
-    rows = re.findall(r"^(Custom_\w+)\s+(notebook \(DataLoader\)|engine [\w+]+)\s+(\d+)\s+([\d.]+)\s+"
-                      r"([\d.]+)\s+([\d.]+)%$", out, re.M)
+              "--blocks", "res,skip", "--options", "fp32,bf16+channels_last+fused", "--workers", 0,
+              "--threads", 1, "--peak-n", 256, "--repeats", 2)
+    for dtype in ("fp32", "bf16"):
+        peak = re.search(rf"measured {dtype} peak: (\d+) GFLOP/s \(matmul (\d+), 3x3 convolution (\d+)\)", out)
+        assert peak and int(peak[1]) == max(int(peak[2]), int(peak[3])) > 0
+    assert "median of 2 interleaved rounds" in out
+    rows = re.findall(r"^(Custom_\w+)\s+(notebook \(DataLoader\)|engine [\w+]+)\s+(\d+)\s+\((\d+)-(\d+)\)\s+"
+                      r"([\d.]+)\s+([\d.]+)\s+([\d.]+)%$", out, re.M)
     assert [(m, p) for m, p, *_ in rows] == [
         (m, p) for m in ("Custom_ResNet", "Custom_SkipNet")
-        for p in ("notebook (DataLoader)", "engine fp32", "engine bf16+channels_last")]
-    for _, pipeline, ips, ratio, *_ in rows:
-        assert int(ips) > 0
+        for p in ("notebook (DataLoader)", "engine fp32", "engine bf16+channels_last+fused")]
+    for _, pipeline, ips, lo, hi, ratio, *_ in rows:
+        assert 0 < int(lo) <= int(ips) <= int(hi)
         if pipeline.startswith("notebook"):
             assert float(ratio) == 1.0
 
