@@ -121,6 +121,11 @@ def bench_engine(arrays, block_type, steps, warmup, device, *, channels_last=Fal
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=fused or None)  # fused: one kernel per step
+    if compile:
+        # a fresh start for every compiled model: the compiled graphs of earlier measurements
+        # would otherwise count towards dynamo's recompile limit (8), past which it silently runs
+        # the model eagerly and the "compile" row would measure eager mode
+        torch.compiler.reset()
     step = step_fn(torch.compile(model) if compile else model, opt, bf16, device)
     gen = torch.Generator().manual_seed(0)
     n_train = int(len(arrays.y_train) * notebook_style.split_settings()[0])  # the training part

@@ -111,10 +111,12 @@ def resolve_options(opts: EngineOptions, device: torch.device) -> dict:
     """Turn 'auto' into the measured best choice for this device (see README, Speed)."""
     cuda = device.type == "cuda"
     return {
-        # channels-last: 1.63-1.72x in fp32 on the 2-core CPU (README, Speed); on GPUs not measured
+        # channels-last: 1.12-2.01x the notebook pipeline in fp32 on the 2-core CPU over three
+        # benchmark runs (README, Speed); GPUs not measured
         "channels_last": True if opts.channels_last == "auto" else bool(opts.channels_last),
-        # bf16 + channels-last: 2.16-2.70x the notebook pipeline on the 2-core avx512_bf16 CPU, same accuracy over
-        # 3 seeds per block type (README, Speed); CPUs without bf16 units only emulate it: off there
+        # bf16 + channels-last: 2.21-2.80x the notebook pipeline on the 2-core avx512_bf16 CPU, same
+        # accuracy over 3 seeds per block type (README, Speed); CPUs without bf16 units only
+        # emulate it: off there
         "bf16": _bf16_available(device) if opts.bf16 == "auto" else bool(opts.bf16),
         "compile": cuda if opts.compile == "auto" else bool(opts.compile),
     }
