@@ -58,7 +58,7 @@ def _rate(fn, flops: float, device: torch.device, seconds: float) -> float:
 def compute_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, seconds: float = 1.5) -> dict:
     """The practical compute ceiling of this device for `dtype`, measured two ways.
 
-    A square n x n matmul (torch's BLAS) and a large 3x3 convolution in channels-last (the conv
+    A square n x n matmul and a large 3x3 convolution in channels-last (the conv
     library the network itself runs on: oneDNN on CPUs, cuDNN on GPUs) with n/8 channels on
     16x16 maps, batch 128. The larger of the two is the ceiling: on this project's AMD CPU the fp32
     matmul reaches less than half of what the fp32 convolution does.

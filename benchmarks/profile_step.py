@@ -8,9 +8,9 @@ the linear layers, the optimizer step and everything else (dropout, casts, loss,
 
     python benchmarks/profile_step.py --archive /path/to/cifar-10-python.tar.gz [--steps 20]
 
-It answers why a faster option cannot help further: a convolution running near the matmul peak
-leaves the remaining time to operations that move memory and do no multiply-adds. Nothing here is
-asserted; run it on an otherwise idle machine.
+It answers how far the speed options can go: how much of a step is convolution (and how fast the
+convolutions run, to set against bench_engine.py's measured peak) and how much is operations that
+move memory and do no multiply-adds. Nothing here is asserted; run it on an otherwise idle machine.
 """
 from __future__ import annotations
 
