@@ -98,9 +98,8 @@ def _timed(batches, step, steps, warmup, device) -> float:
     return steps * BATCH / (time.perf_counter() - t0)
 
 
-def bench_notebook(root: Path, block_type: str, steps: int, warmup: int, workers: int, device) -> float:
-    train, _, _ = notebook_style.datasets(root)
-    loader = notebook_style.loader(train, shuffle=True, workers=workers)
+def bench_notebook(train_set, block_type: str, steps: int, warmup: int, workers: int, device) -> float:
+    loader = notebook_style.loader(train_set, shuffle=True, workers=workers)
     torch.manual_seed(0)
     model = build_model(block_type).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -113,8 +112,10 @@ def bench_notebook(root: Path, block_type: str, steps: int, warmup: int, workers
     return _timed(batches(), step, steps, warmup, device)
 
 
-def bench_engine(arrays, block_type, steps, warmup, device, *, channels_last=False, bf16=False,
-                 compile=False, fused=False) -> float:
+def engine_training(arrays, block_type: str, device, n_train: int, *, channels_last=False, bf16=False,
+                    compile=False, fused=False):
+    """The engine's training step for a fresh model, and an endless iterator of its batches
+    (seeded permutations of the first `n_train` training images, as the engine draws them)."""
     data = DeviceData(arrays.x_train, arrays.y_train, device, NOTEBOOK_MEAN, NOTEBOOK_STD, channels_last)
     torch.manual_seed(0)
     model = build_model(block_type).to(device)
@@ -128,14 +129,18 @@ def bench_engine(arrays, block_type, steps, warmup, device, *, channels_last=Fal
         torch.compiler.reset()
     step = step_fn(torch.compile(model) if compile else model, opt, bf16, device)
     gen = torch.Generator().manual_seed(0)
-    n_train = int(len(arrays.y_train) * notebook_style.split_settings()[0])  # the training part
 
     def batches():
         while True:
             perm = torch.randperm(n_train, generator=gen).to(device)
             for s in range(0, n_train - BATCH + 1, BATCH):
                 yield data.batch(perm[s:s + BATCH])
-    return _timed(batches(), step, steps, warmup, device)
+    return step, batches()
+
+
+def bench_engine(arrays, block_type, steps, warmup, device, n_train, **options) -> float:
+    step, batches = engine_training(arrays, block_type, device, n_train, **options)
+    return _timed(batches, step, steps, warmup, device)
 
 
 def main() -> int:
@@ -177,16 +182,18 @@ def table(args, arrays, root: Path, device, peak32: float, peak16: float) -> Non
               f"{'GFLOP/s':>8s} {'% peak':>7s}")
     print(header)
     print("-" * len(header))
+    train_set, _, _ = notebook_style.datasets(root)
+    n_train = len(train_set)   # the engine trains on as many images as the notebook's split keeps
     for bt in args.blocks.split(","):
         flops = 3 * flops_per_image(build_model(bt))
         names = ["notebook (DataLoader)"] + [f"engine {opt}" for opt in args.options.split(",")]
         runs = {name: [] for name in names}
         for _ in range(args.repeats):
-            runs[names[0]].append(bench_notebook(root, bt, args.steps, args.warmup, args.workers, device))
+            runs[names[0]].append(bench_notebook(train_set, bt, args.steps, args.warmup, args.workers, device))
             for opt in args.options.split(","):
                 parts = set(opt.split("+"))
                 runs[f"engine {opt}"].append(bench_engine(
-                    arrays, bt, args.steps, args.warmup, device, channels_last="channels_last" in parts,
+                    arrays, bt, args.steps, args.warmup, device, n_train, channels_last="channels_last" in parts,
                     bf16="bf16" in parts, compile="compile" in parts, fused="fused" in parts))
         base = float(np.median(runs[names[0]]))
         for name in names:

@@ -25,13 +25,12 @@ from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_engine import step_fn  # noqa: E402
+import notebook_style  # noqa: E402
+from bench_engine import BATCH, engine_training  # noqa: E402
 from cifar_nets.data import read_cifar_archive  # noqa: E402
 from cifar_nets.models import BLOCK_TYPES, build_model, flops_per_image, model_name  # noqa: E402
-from cifar_nets.train import (NOTEBOOK_MEAN, NOTEBOOK_STD, DeviceData, EngineOptions,  # noqa: E402
-                              resolve_options)
+from cifar_nets.train import EngineOptions, resolve_options  # noqa: E402
 
-BATCH = 128
 # aten operator (self time) -> kind; anything else is "other"
 KINDS = {
     "aten::mkldnn_convolution": "conv forward", "aten::_convolution": "conv forward",
@@ -49,30 +48,19 @@ def kind_of(event_name: str) -> str:
     return KINDS.get(event_name, "other")
 
 
-def profile_block(arrays, block_type: str, steps: int, warmup: int, speed: dict) -> dict:
+def _gflops(flops: float, ms: float) -> float:
+    return flops / (ms / 1e3) / 1e9 if ms else 0.0
+
+
+def profile_block(arrays, block_type: str, steps: int, warmup: int, speed: dict, n_train: int) -> dict:
     """Milliseconds per step by kind, total ms per step, and the convolutions' GFLOP/s."""
-    device = torch.device("cpu")
-    data = DeviceData(arrays.x_train, arrays.y_train, device, NOTEBOOK_MEAN, NOTEBOOK_STD,
-                      speed["channels_last"])
-    torch.manual_seed(0)
-    model = build_model(block_type).to(device)
-    if speed["channels_last"]:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    gen = torch.Generator().manual_seed(0)
-    perm = torch.randperm(len(data), generator=gen).to(device)
-
-    train_step = step_fn(model, opt, speed["bf16"], device)
-
-    def step(i: int) -> None:
-        s = (i * BATCH) % (len(data) - BATCH + 1)
-        train_step(*data.batch(perm[s:s + BATCH]))
-
-    for i in range(warmup):
-        step(i)
+    step, batches = engine_training(arrays, block_type, torch.device("cpu"), n_train,
+                                    channels_last=speed["channels_last"], bf16=speed["bf16"])
+    for _ in range(warmup):
+        step(*next(batches))
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        for i in range(steps):
-            step(warmup + i)
+        for _ in range(steps):
+            step(*next(batches))
     # Self times add up to the whole profiled time. The optimizer's aten ops (lerp_, addcdiv_,
     # sqrt, ...) are no convolution/norm/pool/relu/linear kind, so they land in "other" first;
     # the optimizer records' inclusive time moves them over.
@@ -86,10 +74,8 @@ def profile_block(arrays, block_type: str, steps: int, warmup: int, speed: dict)
     per_step = {k: v / steps for k, v in ms.items()}
     total = sum(per_step.values())
     conv_flops = BATCH * flops_per_image(build_model(block_type))  # forward; backward ~2x
-    gflops = {
-        "conv forward": conv_flops / (per_step["conv forward"] / 1e3) / 1e9 if per_step["conv forward"] else 0.0,
-        "conv backward": 2 * conv_flops / (per_step["conv backward"] / 1e3) / 1e9 if per_step["conv backward"] else 0.0,
-    }
+    gflops = {"conv forward": _gflops(conv_flops, per_step["conv forward"]),
+              "conv backward": _gflops(2 * conv_flops, per_step["conv backward"])}
     return {"ms": per_step, "total_ms": total, "gflops": gflops}
 
 
@@ -110,6 +96,7 @@ def main() -> int:
     speed = resolve_options(EngineOptions(bf16=flag[args.bf16], channels_last=flag[args.channels_last]),
                             device)
     arrays = read_cifar_archive(args.archive)
+    n_train = int(len(arrays.y_train) * notebook_style.split_settings()[0])  # the split's training part
     print(f"device {device}, threads {torch.get_num_threads()}, torch {torch.__version__}, "
           f"bf16 {speed['bf16']}, channels_last {speed['channels_last']}, {args.steps} profiled steps")
     header = f"{'model':16s} " + " ".join(f"{k:>13s}" for k in ORDER) + f" {'step ms':>8s} {'conv GFLOP/s f/b':>17s}"
@@ -117,7 +104,7 @@ def main() -> int:
     print(header)
     print("-" * len(header))
     for bt in args.blocks.split(","):
-        r = profile_block(arrays, bt, args.steps, args.warmup, speed)
+        r = profile_block(arrays, bt, args.steps, args.warmup, speed, n_train)
         cells = " ".join(f"{r['ms'].get(k, 0.0):6.2f} ({100 * r['ms'].get(k, 0.0) / r['total_ms']:3.0f}%)"
                          for k in ORDER)
         print(f"{model_name(bt):16s} {cells} {r['total_ms']:8.2f} "

@@ -12,6 +12,7 @@ finished epoch and ends bit-identical to an uninterrupted one (CPU, fp32).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -93,6 +94,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+@functools.cache   # /proc/cpuinfo does not change while the process runs
 def cpu_has_bf16() -> bool:
     try:
         flags = Path("/proc/cpuinfo").read_text()

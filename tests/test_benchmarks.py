@@ -53,13 +53,13 @@ def test_notebook_pipeline_trains_and_writes_its_result(tmp_path):
     assert "test accuracy: best-validation weights" in out
 
 
-def test_notebook_pipeline_validates_on_the_same_images_as_the_workflow(tmp_path):
+def test_notebook_pipeline_validates_on_the_same_images_as_the_workflow(tmp_path, monkeypatch):
     """The notebook-style split (torch random_split over the dataset object) and the workflow's
     make_split, both from config.yaml's split settings, pick the same validation images."""
     import numpy as np
     import yaml
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import notebook_style
     from cifar_nets.data import make_split
 
