@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import notebook_style  # noqa: E402
 from cifar_nets.data import read_cifar_archive  # noqa: E402
+from cifar_nets.hardware import usable_cpus  # noqa: E402
 from cifar_nets.models import BLOCK_TYPES, build_model, flops_per_image, model_name  # noqa: E402
 from cifar_nets.train import (NOTEBOOK_MEAN, NOTEBOOK_STD, DeviceData, autocast,  # noqa: E402
                               resolve_device)
@@ -154,7 +155,7 @@ def main() -> int:
     ap.add_argument("--options", default="fp32,channels_last,bf16,bf16+channels_last,compile,compile+channels_last",
                     help="engine option sets to measure: '+'-joined fp32, channels_last, bf16, compile, "
                          "fused (Adam's fused implementation)")
-    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--threads", type=int, default=usable_cpus())
     ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds per block type (median)")
     ap.add_argument("--peak-n", type=int, default=2048,
                     help="matrix side of the matmul peak (the convolution peak uses n/8 channels)")

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import notebook_style  # noqa: E402
 from cifar_nets.io import write_json  # noqa: E402
+from cifar_nets.hardware import usable_cpus  # noqa: E402
 from cifar_nets.models import BLOCK_TYPES, build_model  # noqa: E402
 
 
@@ -51,7 +52,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--threads", type=int, default=usable_cpus())
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import notebook_style  # noqa: E402
 from bench_engine import BATCH, engine_training  # noqa: E402
 from cifar_nets.data import read_cifar_archive  # noqa: E402
+from cifar_nets.hardware import usable_cpus  # noqa: E402
 from cifar_nets.models import BLOCK_TYPES, build_model, flops_per_image, model_name  # noqa: E402
 from cifar_nets.train import EngineOptions, resolve_options  # noqa: E402
 
@@ -87,7 +88,7 @@ def main() -> int:
     ap.add_argument("--blocks", default=",".join(BLOCK_TYPES))
     ap.add_argument("--bf16", default="auto", choices=["auto", "true", "false"])
     ap.add_argument("--channels-last", default="auto", choices=["auto", "true", "false"])
-    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--threads", type=int, default=usable_cpus())
     args = ap.parse_args()
 
     device = torch.device("cpu")

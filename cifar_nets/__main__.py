@@ -15,6 +15,8 @@ from pathlib import Path
 
 
 def main(argv=None) -> int:
+    from .hardware import usable_cpus
+
     ap = argparse.ArgumentParser(prog="python -m cifar_nets", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="cached arrays (results/data/cifar10.npz)")
@@ -25,7 +27,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--threads", type=int, default=usable_cpus())
     ap.add_argument("--bf16", choices=["auto", "on", "off"], default="auto")
     ap.add_argument("--out", required=True, type=Path)
     args = ap.parse_args(argv)

@@ -76,6 +76,27 @@ class Evaluation:
     predictions: pd.DataFrame
 
 
+def evaluation_options(device_setting: str, trained: dict) -> tuple[str, dict, str]:
+    """Device and options for evaluating a run: those its training resolved (train.json).
+
+    Only where evaluation runs on another kind of device than training did (e.g. trained on a
+    GPU, evaluated on a CPU-only node) are bf16 and channels-last resolved again for this
+    device; the returned note says so (empty otherwise).
+    """
+    from .train import EngineOptions, resolve_options  # noqa: PLC0415
+    dev = resolve_device(device_setting)
+    trained_type = str(trained.get("device", dev.type)).split(":")[0]
+    opts = {"bf16": bool(trained["bf16"]), "channels_last": bool(trained["channels_last"])}
+    note = ""
+    if trained_type != dev.type:
+        speed = resolve_options(EngineOptions(device=dev.type), dev)
+        new = {"bf16": speed["bf16"], "channels_last": speed["channels_last"]}
+        note = (f"trained on {trained_type} with {opts}, evaluating on {dev.type}: "
+                f"options resolved again for {dev.type}: {new}")
+        opts = new
+    return str(dev), opts, note
+
+
 def evaluate_run(weights_path, x_test, y_test, class_names, *, device: str = "auto",
                  batch_size: int = 256, bf16: bool = False, channels_last: bool = True) -> Evaluation:
     dev = resolve_device(device)

@@ -11,7 +11,9 @@ def log_to(path):
     sys.stderr = stream
 
     def log(msg: str) -> None:
-        stream.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {msg}\n")
+        now = time.time()
+        stamp = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))
+        stream.write(f"[{stamp}.{int(now % 1 * 1000):03d}] {msg}\n")
         stream.flush()
 
     return log

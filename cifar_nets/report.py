@@ -191,12 +191,14 @@ def build_report(path, *, title: str, intro_html: str, sections: Sequence[Mappin
                 f"<pre>{_esc(format_config(config))}</pre>\n</section>")
 
     eid = _slug("Environment", used)
-    toc.append((eid, "Environment"))
+    toc.append((eid, "Environment of the report node"))
     env_df = pd.DataFrame({"item": [str(k) for k in (environment or {})],
                            "value": [_env_value(v) for v in (environment or {}).values()]})
     env_html = (_table_html(env_df) if len(env_df)
                 else '<p class="empty">(no environment information)</p>')
-    body.append(f'<section id="{eid}">\n<h2>Environment</h2>\n'
+    body.append(f'<section id="{eid}">\n<h2>Environment of the report node</h2>\n'
+                '<p>The machine that wrote this report; where each run trained is in '
+                '"Where the runs ran".</p>\n'
                 f'<div class="table-block">{env_html}</div>\n</section>')
 
     toc_html = "\n".join(f'<li><a href="#{sid}">{_esc(t)}</a></li>' for sid, t in toc)

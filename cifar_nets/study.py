@@ -38,14 +38,43 @@ def collect_runs(train_jsons, metrics_jsons) -> pd.DataFrame:
     return _sort(pd.DataFrame(rows, columns=RUN_COLUMNS))
 
 
-def summary_tables(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+ENV_COLUMNS = ["stage", "host", "device_name", "device", "torch", "cuda", "cudnn", "threads",
+               "bf16", "channels_last", "compile", "tf32"]
+
+
+def collect_environments(train_jsons, metrics_jsons) -> pd.DataFrame:
+    """The distinct environments the runs trained and were evaluated in (from train.json and
+    metrics.json): one row per distinct setting, with how many runs and which device slots."""
+    rows = []
+    for stage, paths in (("train", train_jsons), ("evaluate", metrics_jsons)):
+        for path in paths:
+            d = json.loads(Path(path).read_text())
+            if stage == "evaluate":
+                d = dict(d, bf16=d.get("eval_bf16"), channels_last=d.get("eval_channels_last"))
+            row = {k: d.get(k) for k in ENV_COLUMNS[1:]}
+            rows.append({"stage": stage, **{k: ("" if v is None else str(v)) for k, v in row.items()},
+                         "slot": d.get("gpu_slot") or ""})
+    if not rows:
+        return pd.DataFrame(columns=ENV_COLUMNS + ["runs", "slots"])
+    df = pd.DataFrame(rows)
+    out = (df.groupby(ENV_COLUMNS, sort=False, dropna=False)
+           .agg(runs=("slot", "size"),
+                slots=("slot", lambda s: ", ".join(sorted({x for x in s if x})) or "none"))
+           .reset_index())
+    return out
+
+
+def summary_tables(runs: pd.DataFrame, environments: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     seeds = _sort(seed_summary(runs, ("recipe", "model", "block_type", "n_blocks"), "test_acc"))
     paired = paired_comparisons(runs, by=("recipe", "n_blocks"), item_col="block_type",
                                 pair_col="seed", value_col="test_acc")
     if len(paired):
         paired.insert(paired.columns.get_loc("a") + 1, "model_a", paired["a"].map(MODEL_NAMES))
         paired.insert(paired.columns.get_loc("b") + 1, "model_b", paired["b"].map(MODEL_NAMES))
-    return {"runs": runs, "seeds": seeds, "paired": paired}
+    tables = {"runs": runs, "seeds": seeds, "paired": paired}
+    if environments is not None:
+        tables["environments"] = environments
+    return tables
 
 
 # --------------------------------------------------------------------------- sentences
@@ -219,4 +248,15 @@ def report_sections(tables: dict[str, pd.DataFrame], figures: dict, data_label: 
             })
     sections.append({"title": "Data", "sentences": [f"Images from {data_label}."], "tables": [],
                      "figures": [("Sample training images", figures["samples"])]})
+    envs = tables.get("environments")
+    if envs is not None and len(envs):
+        hosts = sorted(set(envs.host))
+        sections.append({
+            "title": "Where the runs ran",
+            "sentences": [f"{int(envs[envs.stage == 'train'].runs.sum())} training runs on "
+                          f"{len(hosts)} host(s): {', '.join(hosts)}; devices: "
+                          f"{', '.join(sorted(set(envs.device_name)))}."],
+            "tables": [("Distinct training and evaluation environments, from each run's "
+                        "train.json and metrics.json", envs)],
+            "figures": []})
     return sections

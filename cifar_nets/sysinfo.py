@@ -54,11 +54,9 @@ def cpu_model() -> str:
         return UNKNOWN
 
 
-def _usable_cpus() -> int | str:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or UNKNOWN
+def _usable_cpus() -> int:
+    from .hardware import usable_cpus  # noqa: PLC0415
+    return usable_cpus()
 
 
 def _torch_info() -> dict:

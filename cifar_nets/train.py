@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from . import faults
 from .io import atomic_path
+from .hardware import run_environment
 from .models import build_model, count_parameters, flops_per_image, model_name
 
 # --------------------------------------------------------------------------- recipes and options
@@ -68,10 +69,11 @@ class Recipe:
 @dataclass(frozen=True)
 class EngineOptions:
     """How fast a recipe runs. None of these may change what is learned beyond float rounding."""
-    device: str = "auto"             # auto | cpu | cuda
+    device: str = "auto"             # auto | cpu | cuda | mps
     channels_last: bool | str = "auto"
-    bf16: bool | str = "auto"        # autocast to bfloat16 where the hardware has it
+    bf16: bool | str = "auto"        # autocast to bfloat16 where the hardware has native bf16
     compile: bool | str = False
+    tf32: bool = False               # TF32 matmuls/convolutions on CUDA (Ampere and newer)
     eval_batch_size: int = 256
     train_eval_subset: int | None = 5000   # eval-mode accuracy on this many training images (None: all)
     evaluate_weights: str = "best"   # best | last: which weights the run hands to evaluation
@@ -86,11 +88,21 @@ class TrainingDiverged(RuntimeError):
     pass
 
 
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
 def resolve_device(name: str = "auto") -> torch.device:
+    """auto: CUDA when present, else Apple's GPU (MPS) when present, else the CPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if _mps_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device: cuda was asked for but no CUDA device is available")
+        raise RuntimeError("engine.device: cuda was asked for but no CUDA device is available")
+    if name == "mps" and not _mps_available():
+        raise RuntimeError("engine.device: mps was asked for but PyTorch reports no MPS device")
     return torch.device(name)
 
 
@@ -103,9 +115,16 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def cuda_has_native_bf16(device: torch.device, capability=None) -> bool:
+    """bf16 tensor cores: compute capability 8.0 (Ampere) or newer. `is_bf16_supported()` also
+    says yes on V100/T4, where bf16 is emulated and slower than fp32."""
+    major, _minor = capability if capability is not None else torch.cuda.get_device_capability(device)
+    return major >= 8
+
+
 def _bf16_available(device: torch.device) -> bool:
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return cuda_has_native_bf16(device)
     return device.type == "cpu" and cpu_has_bf16()
 
 
@@ -120,8 +139,19 @@ def resolve_options(opts: EngineOptions, device: torch.device) -> dict:
         # accuracy over 3 seeds per block type (README, Speed); CPUs without bf16 units only
         # emulate it: off there
         "bf16": _bf16_available(device) if opts.bf16 == "auto" else bool(opts.bf16),
+        # auto: on CUDA only, and a compile that fails falls back to eager (compiled_or_eager)
         "compile": cuda if opts.compile == "auto" else bool(opts.compile),
+        "tf32": bool(opts.tf32) and cuda,
+        "cudnn_benchmark": cuda,
     }
+
+
+def configure_backends(speed: dict) -> None:
+    """Process-wide numeric switches, set explicitly (PyTorch's own defaults differ between
+    matmuls and convolutions): TF32 as `engine.tf32` says, cuDNN autotuning on CUDA."""
+    torch.backends.cuda.matmul.allow_tf32 = speed["tf32"]
+    torch.backends.cudnn.allow_tf32 = speed["tf32"]
+    torch.backends.cudnn.benchmark = speed["cudnn_benchmark"]
 
 
 # --------------------------------------------------------------------------- device data
@@ -153,18 +183,39 @@ class DeviceData:
         return self.normalise(self.x[idx]), self.y[idx]
 
 
-def augment_batch(xb: torch.Tensor, gen: torch.Generator, padding: int) -> torch.Tensor:
+def draw_augmentation(n: int, batch_size: int, gen: torch.Generator, padding: int,
+                      device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """One epoch's augmentation random numbers (flip, dy, dx per image, in batch order), drawn
+    from the run's CPU generator batch by batch in the order per-step drawing would use, then
+    moved to the device in one copy: the same numbers as drawing per step, without a host-device
+    copy (a synchronisation on CUDA) in every step."""
+    flips, dys, dxs = [], [], []
+    for start in range(0, n, batch_size):
+        b = min(batch_size, n - start)
+        flips.append(torch.rand(b, generator=gen) < 0.5)
+        if padding:
+            dys.append(torch.randint(0, 2 * padding + 1, (b,), generator=gen))
+            dxs.append(torch.randint(0, 2 * padding + 1, (b,), generator=gen))
+    flip = torch.cat(flips).to(device) if flips else torch.zeros(0, dtype=torch.bool, device=device)
+    if not padding:
+        return flip, None, None
+    return flip, torch.cat(dys).to(device), torch.cat(dxs).to(device)
+
+
+def augment_batch(xb: torch.Tensor, gen: torch.Generator | None, padding: int,
+                  draws: tuple | None = None) -> torch.Tensor:
     """Random crop with zero padding and random horizontal flip, per image, on whole batches.
 
-    Works on uint8 or float batches; random numbers come from the run's CPU generator so the
-    result depends on the seed only.
+    Works on uint8 or float batches. The random numbers are `draws` (this batch's slice of
+    :func:`draw_augmentation`) or, without them, drawn here from the CPU generator `gen`; either
+    way the result depends on the seed only.
     """
     b, c, h, w = xb.shape
-    flip = (torch.rand(b, generator=gen) < 0.5).to(xb.device)
+    if draws is None:
+        draws = draw_augmentation(b, b, gen, padding, xb.device)
+    flip, dy, dx = draws
     xb = torch.where(flip.view(b, 1, 1, 1), xb.flip(3), xb)
     if padding:
-        dy = torch.randint(0, 2 * padding + 1, (b,), generator=gen).to(xb.device)
-        dx = torch.randint(0, 2 * padding + 1, (b,), generator=gen).to(xb.device)
         padded = F.pad(xb, (padding,) * 4)
         rows = (torch.arange(h, device=xb.device).view(1, h) + dy.view(b, 1))
         cols = (torch.arange(w, device=xb.device).view(1, w) + dx.view(b, 1))
@@ -292,6 +343,57 @@ def _set_rng_state(st: dict, gen: torch.Generator, device: torch.device) -> None
         torch.cuda.set_rng_state(st["cuda"], device)
 
 
+# --------------------------------------------------------------------------- compile with fallback
+
+class CompiledStep:
+    """A training step through torch.compile that falls back to eager if compiling fails.
+
+    torch.compile compiles lazily, at the first forward and backward, so a missing compiler or a
+    Triton problem surfaces there. The first compiled step snapshots the RNG states and the
+    model's state; if it raises, they are restored, the reason is logged once, and the step and
+    every later one run eagerly: a node without a working compiler trains, it does not fail.
+    """
+
+    def __init__(self, model: torch.nn.Module, enabled: bool, log: Callable[[str], None]):
+        self.model, self.log = model, log
+        self.enabled = enabled
+        self.fallback: str | None = None
+        self.compiled = torch.compile(model) if enabled else None
+        self._tried = False
+
+    def __call__(self, forward_backward):
+        if self.compiled is None:
+            return forward_backward(self.model)
+        if self._tried:
+            return forward_backward(self.compiled)
+        saved = {"cpu_rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+                 "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()}}
+        try:
+            if faults.fault("compile_fail"):  # test-only: what a node without a compiler does
+                raise RuntimeError("forced compile failure (CIFAR_ABLATION_FAULT=compile_fail)")
+            result = forward_backward(self.compiled)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any compile failure: train eagerly instead
+            self.fallback = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            self.log(f"torch.compile failed ({self.fallback}); training eagerly instead")
+            torch.set_rng_state(saved["cpu_rng"])
+            if saved["cuda_rng"] is not None:
+                torch.cuda.set_rng_state_all(saved["cuda_rng"])
+            self.model.load_state_dict(saved["model"])
+            self.compiled = None
+            result = forward_backward(self.model)
+        self._tried = True
+        return result
+
+    def record(self):
+        """What train.json says: true, false, or 'false (fallback: <reason>)'."""
+        if self.fallback is not None:
+            return f"false (fallback: {self.fallback})"
+        return self.enabled
+
+
 # --------------------------------------------------------------------------- the run
 
 @dataclass
@@ -319,6 +421,7 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
     """
     device = resolve_device(options.device)
     speed = resolve_options(options, device)
+    configure_backends(speed)
     if progress is None:
         progress = sys.stderr.isatty()
 
@@ -342,11 +445,12 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
     opt = make_optimizer(model, recipe)
     steps_per_epoch = math.ceil(len(train_idx) / recipe.batch_size)
     sched = make_scheduler(opt, recipe, steps_per_epoch)
-    step_model = torch.compile(model) if speed["compile"] else model
+    step = CompiledStep(model, speed["compile"], log)
 
     fp = fingerprint(recipe=asdict(recipe), block_type=block_type, n_blocks=n_blocks, seed=seed,
                      n_hidden=n_hidden, n_hidden_fc=n_hidden_fc, device=device.type,
                      bf16=speed["bf16"], channels_last=speed["channels_last"],
+                     compile=speed["compile"], tf32=speed["tf32"],
                      split=hashlib.sha256(train_idx.tobytes() + val_idx.tobytes()).hexdigest(),
                      n_train_eval=options.train_eval_subset)
     history: list[dict] = []
@@ -373,7 +477,7 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
     log(f"{name} n_blocks={n_blocks} seed={seed} recipe={recipe.name}: {n_params:,} parameters, "
         f"{len(train_idx)} train / {len(val_idx)} val images, device={device}, "
         f"threads={torch.get_num_threads()}, bf16={speed['bf16']}, "
-        f"channels_last={speed['channels_last']}, compile={speed['compile']}")
+        f"channels_last={speed['channels_last']}, compile={speed['compile']}, tf32={speed['tf32']}")
 
     bar = None
     if progress:
@@ -390,6 +494,9 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
         _sync(device)
         t0 = time.perf_counter()
         perm = torch.randperm(len(tr), generator=gen).to(device)
+        # the epoch's augmentation numbers in one draw and one copy: no per-step host-device sync
+        aug = (draw_augmentation(len(tr), recipe.batch_size, gen, recipe.crop_padding, device)
+               if recipe.augment else None)
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         correct = torch.zeros((), device=device, dtype=torch.int64)
         # test-only hooks (cifar_nets/faults.py), False unless CIFAR_ABLATION_FAULT is set
@@ -400,18 +507,26 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
             for start in range(0, len(tr), recipe.batch_size):
                 if kill_mid_epoch and start > 0:
                     faults.kill()
-                idx = tr[perm[start:start + recipe.batch_size]]
+                sl = slice(start, start + recipe.batch_size)
+                idx = tr[perm[sl]]
                 xb = data.x[idx]
-                if recipe.augment:
-                    xb = augment_batch(xb, gen, recipe.crop_padding)
+                if aug is not None:
+                    xb = augment_batch(xb, None, recipe.crop_padding,
+                                       tuple(None if a is None else a[sl] for a in aug))
                 xb, yb = data.normalise(xb), data.y[idx]
-                with autocast(device, speed["bf16"]):
-                    out = step_model(xb)
-                    loss = F.cross_entropy(out.float(), yb, label_smoothing=recipe.label_smoothing)
-                    if poison is not None:
-                        loss = loss + poison
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
+
+                def forward_backward(net):
+                    with autocast(device, speed["bf16"]):
+                        out = net(xb)
+                        loss = F.cross_entropy(out.float(), yb,
+                                               label_smoothing=recipe.label_smoothing)
+                        if poison is not None:
+                            loss = loss + poison
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    return out, loss
+
+                out, loss = step(forward_backward)
                 opt.step()
                 if sched is not None:
                     sched.step()
@@ -496,6 +611,8 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
         "train_images_per_s": len(tr) * len(history) / train_seconds,
         "evaluated_weights": which, "device": str(device),
         "threads": torch.get_num_threads(), **{k: v for k, v in speed.items()},
+        "compile": step.record(),
+        **run_environment(device),
     }
     log(f"done: best val {best['val_acc']:.2f}% at epoch {best['epoch']}; evaluating {which}")
     return TrainResult(history=history, weights=weights, summary=summary)

@@ -6,6 +6,12 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 from cifar_nets.config import ConfigError, load_schema, validate_config  # noqa: E402
+from cifar_nets.hardware import (  # noqa: E402
+    GPU_JOB_THREADS,
+    cpu_threads_per_job,
+    training_on_gpu,
+    usable_cpus,
+)
 
 try:
     _validated = validate_config(
@@ -65,6 +71,55 @@ def split_file(wildcards):
     return f"results/data/split-seed{split_seed(wildcards)}.npz"
 
 
+# --------------------------------------------------------------------------- devices and threads
+
+# Lock files of the device slots (cifar_nets/slots.py): one folder per host (and scheduler job).
+SLOT_DIR = "results/.device-slots"
+# The engine options that can change what a run computes: the train/evaluate params. The others
+# (threads, gpus, runs_per_gpu, eval_batch_size, checkpoint_every) are read by the job scripts
+# from the config, so changing them reruns nothing.
+NUMERIC_ENGINE_KEYS = ("device", "channels_last", "bf16", "compile", "tf32", "train_eval_subset",
+                       "evaluate_weights")
+
+
+def numeric_engine():
+    return {k: config["engine"][k] for k in NUMERIC_ENGINE_KEYS}
+
+
+def _local_exec():
+    """True unless a cluster executor (SLURM) runs the jobs. Resource and thread callables are
+    evaluated once the executor is known."""
+    plugin = workflow.executor_plugin
+    return plugin is None or plugin.common_settings.local_exec
+
+
+def training_on_gpu_here():
+    return training_on_gpu(config["engine"]["device"], _local_exec())
+
+
+def train_gpu(wildcards):
+    """The `gpu` resource of a training job: 1 on a GPU (so --resources gpu=N bounds the jobs
+    sharing the GPUs), 0 on the CPU (so CPU jobs run side by side, bounded by --cores)."""
+    return 1 if training_on_gpu_here() else 0
+
+
+def pending_runs():
+    """Training runs without a train.json yet: the jobs that will compete for the cores."""
+    return sum(not os.path.exists(run_path("train.json").format(**run)) for run in study_runs())
+
+
+def job_threads(wildcards):
+    """engine.threads, or for "auto": GPU_JOB_THREADS on a GPU; on the CPU the threads per job
+    that finish the pending runs soonest on the cores Snakemake was given (hardware.py)."""
+    threads = config["engine"]["threads"]
+    if threads != "auto":
+        return threads
+    if training_on_gpu_here():
+        return GPU_JOB_THREADS
+    cores = workflow._cores if isinstance(workflow._cores, int) else usable_cpus()
+    return cpu_threads_per_job(cores, max(1, pending_runs()))
+
+
 def group_runs(wildcards, pattern):
     """Files of every block type and seed of one (recipe, n_blocks) group."""
     return [
@@ -106,7 +161,9 @@ def overview_figures():
 
 
 SUMMARY_TABLES = [
-    f"results/summary/{name}.{ext}" for name in ("runs", "seeds", "paired") for ext in ("csv", "md")
+    f"results/summary/{name}.{ext}"
+    for name in ("runs", "seeds", "paired", "environments")
+    for ext in ("csv", "md")
 ]
 
 

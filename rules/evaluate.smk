@@ -15,9 +15,8 @@ rule evaluate:
     log:
         log_path("evaluate"),
     params:
-        model=config["model"],
-        engine=config["engine"],
-    threads: config["engine"]["threads"]
+        engine={"device": config["engine"]["device"]},  # the rest comes from train.json
+    threads: job_threads
     resources:
         mem_mb=4000,
     script:

@@ -6,6 +6,7 @@ rule report:
         runs="results/summary/runs.csv",
         seeds="results/summary/seeds.csv",
         paired="results/summary/paired.csv",
+        environments="results/summary/environments.csv",
         samples="results/figures/sample_images.png",
         overview=overview_figures(),
         groups=group_figures(),

@@ -1,4 +1,5 @@
-# Training: one job per (recipe, block type, n_blocks, seed), each on one GPU when there is one.
+# Training: one job per (recipe, block type, n_blocks, seed). On a GPU host each claims a device
+# slot (gpu=1 each); on the CPU, jobs run side by side (gpu=0), threads split among them.
 
 
 rule train:
@@ -14,11 +15,12 @@ rule train:
     params:
         recipe=lambda wildcards: config["recipes"][wildcards.recipe],
         model=config["model"],
-        engine=config["engine"],
+        engine=numeric_engine(),
         checkpoint=checkpoint_path(),
-    threads: config["engine"]["threads"]
+        slot_dir=SLOT_DIR,
+    threads: job_threads
     resources:
-        gpu=1,
+        gpu=train_gpu,
         mem_mb=6000,
     script:
         "../workflow_scripts/train.py"

@@ -10,7 +10,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-torch.set_num_threads(min(2, len(os.sched_getaffinity(0))))
+from cifar_nets.hardware import usable_cpus  # noqa: E402
+
+torch.set_num_threads(min(2, usable_cpus()))
 
 
 @pytest.fixture(scope="session")

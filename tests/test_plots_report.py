@@ -300,7 +300,7 @@ def test_report_self_contained(tmp_path):
     hrefs = [a["href"][1:] for t, a in parser.tags if t == "a" and "href" in a]
     assert hrefs and set(hrefs) <= set(ids) and len(hrefs) == 5
     h2 = re.findall(r"<h2>(.*?)</h2>", doc)
-    assert h2[-2:] == ["Configuration used", "Environment"]
+    assert h2[-2:] == ["Configuration used", "Environment of the report node"]
     assert "baseline" in text and "lr: 0.05" in text and "data_dir: data" in text
     assert "3.11.2" in text
 

@@ -11,7 +11,8 @@ from cifar_nets.study import report_sections  # noqa: E402
 from cifar_nets.sysinfo import environment_info  # noqa: E402
 
 inp, study = snakemake.input, snakemake.params.study
-tables = {name: pd.read_csv(getattr(inp, name)) for name in ("runs", "seeds", "paired")}
+tables = {name: pd.read_csv(getattr(inp, name), keep_default_na=False if name == "environments" else True)
+          for name in ("runs", "seeds", "paired", "environments")}
 figures = {"samples": inp.samples}
 for path in inp.overview:
     figures[{"test_accuracy_by_model": "by_model", "accuracy_vs_depth": "depth",

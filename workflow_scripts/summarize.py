@@ -4,10 +4,10 @@ from cifar_nets.logs import log_to
 log = log_to(snakemake.log[0])  # noqa: F821
 from cifar_nets.io import write_csv, write_text  # noqa: E402
 from cifar_nets.report import dataframe_to_markdown  # noqa: E402
-from cifar_nets.study import collect_runs, summary_tables  # noqa: E402
+from cifar_nets.study import collect_environments, collect_runs, summary_tables  # noqa: E402
 
 runs = collect_runs(snakemake.input.train, snakemake.input.metrics)
-tables = summary_tables(runs)
+tables = summary_tables(runs, collect_environments(snakemake.input.train, snakemake.input.metrics))
 for path in snakemake.output:
     name, ext = path.rsplit("/", 1)[1].rsplit(".", 1)
     df = tables[name]

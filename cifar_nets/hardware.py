@@ -1,0 +1,125 @@
+"""The machine a job runs on: usable cores, whether training goes to a GPU, how many threads a
+CPU training job gets, and the per-run hardware record (host, device, versions).
+
+Nothing at module level imports torch: the Snakefile asks these questions before any job runs.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import os
+import platform
+import socket
+import subprocess
+import sys
+
+from .slots import probe_gpu_count
+
+# Study throughput of T threads per job relative to one, as T**ALPHA. Measured on the 2-core
+# AMD EPYC (AVX2) dev machine with benchmarks/cpu_jobs.py (README, "Filling the machine"):
+# 1 job x 2 threads gave 1.40x the study throughput of 1 job x 1 thread, i.e. ALPHA = log2(1.40).
+THREAD_SCALING_ALPHA = 0.49
+# Threads a GPU training job needs: it only launches kernels (the data live on the GPU).
+GPU_JOB_THREADS = 2
+
+
+def usable_cpus() -> int:
+    """Cores this process may run on: its affinity mask where the OS has one (Linux), else
+    os.cpu_count() (macOS and Windows have no sched_getaffinity)."""
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    if getaffinity is not None:
+        try:
+            return max(1, len(getaffinity(0)))
+        except OSError:
+            pass
+    return max(1, os.cpu_count() or 1)
+
+
+def job_threads(granted: int) -> int:
+    """Threads a job uses: what Snakemake granted, capped at the cores it may run on."""
+    return max(1, min(int(granted), usable_cpus()))
+
+
+def _probe_mps(python: str = sys.executable) -> bool:
+    if platform.system() != "Darwin":
+        return False
+    try:
+        out = subprocess.run([python, "-c", "import torch; print(torch.backends.mps.is_available())"],
+                             capture_output=True, text=True, timeout=120, check=True)
+        return out.stdout.strip().endswith("True")
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@functools.cache
+def local_accelerator() -> str | None:
+    """'cuda', 'mps' or None for this host, as torch sees it (asked in a child process, and only
+    where a driver exists: a CPU-only Linux host is answered without starting Python)."""
+    if probe_gpu_count() > 0:
+        return "cuda"
+    return "mps" if _probe_mps() else None
+
+
+def training_on_gpu(device: str, local_exec: bool, accelerator=local_accelerator) -> bool:
+    """Whether training jobs run on a GPU: decides their `gpu` resource and their threads.
+
+    `device` is `engine.device`. "auto" on a cluster executor (not local) means the compute
+    nodes' GPUs: the submitting node (a login node) has none and is not asked. Locally, "auto"
+    means whatever this host has.
+    """
+    if device == "cpu":
+        return False
+    if device in ("cuda", "mps") or not local_exec:
+        return True
+    return accelerator() is not None
+
+
+def waves(n_jobs: int, cores: int, threads: int) -> int:
+    """Rounds of jobs needed when each job takes `threads` of `cores`."""
+    return math.ceil(n_jobs / max(1, cores // threads))
+
+
+def cpu_threads_per_job(cores: int, n_jobs: int, alpha: float = THREAD_SCALING_ALPHA) -> int:
+    """Threads per CPU training job that finish `n_jobs` equal jobs soonest on `cores` cores.
+
+    A job with T threads runs T**alpha times as fast as with one; cores // T jobs run at once.
+    With many jobs that is one thread each (every core busy with its own job, no threading
+    losses); with few jobs the spare cores go to threads. Ties go to fewer threads.
+    """
+    cores, n_jobs = max(1, int(cores)), max(1, int(n_jobs))
+    best_t, best_time = 1, None
+    for t in range(1, cores + 1):
+        time_units = waves(n_jobs, cores, t) / t ** alpha
+        if best_time is None or time_units < best_time - 1e-9:
+            best_t, best_time = t, time_units
+    return best_t
+
+
+def device_name(device) -> str:
+    """GPU model for a CUDA device, 'Apple GPU (mps)' for MPS, else the CPU model."""
+    from .sysinfo import cpu_model  # noqa: PLC0415
+    kind = getattr(device, "type", str(device))
+    if kind == "cuda":
+        import torch  # noqa: PLC0415
+        return torch.cuda.get_device_name(device)
+    if kind == "mps":
+        return "Apple GPU (mps)"
+    return cpu_model()
+
+
+def run_environment(device) -> dict:
+    """Where and with what a run trained or was evaluated: recorded in train.json/metrics.json."""
+    import torch  # noqa: PLC0415
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    info = {
+        "host": socket.gethostname(),
+        "device_name": device_name(device),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": cudnn,
+        "platform": platform.platform(),
+        "cpus_usable": usable_cpus(),
+    }
+    if getattr(device, "type", None) == "cuda":
+        info["compute_capability"] = ".".join(map(str, torch.cuda.get_device_capability(device)))
+    return info
