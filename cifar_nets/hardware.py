@@ -52,12 +52,35 @@ def _probe_mps(python: str = sys.executable) -> bool:
 
 
 @functools.cache
+def local_gpu_count() -> int:
+    """CUDA devices on this host (probed once per process, see slots.probe_gpu_count)."""
+    return probe_gpu_count()
+
+
+@functools.cache
 def local_accelerator() -> str | None:
     """'cuda', 'mps' or None for this host, as torch sees it (asked in a child process, and only
     where a driver exists: a CPU-only Linux host is answered without starting Python)."""
-    if probe_gpu_count() > 0:
+    if local_gpu_count() > 0:
         return "cuda"
     return "mps" if _probe_mps() else None
+
+
+def gpu_resource_advice(given, gpus, runs_per_gpu: int, gpu_count: int) -> str | None:
+    """A warning when `--resources gpu=N` does not match the device slots, else None."""
+    n_gpus = len(gpus) if gpus != "auto" else gpu_count
+    slots = n_gpus * runs_per_gpu
+    if not slots:
+        return None
+    if given is None:
+        return (f"no --resources gpu given: up to --cores training jobs start at once and wait for "
+                f"one of the {slots} device slots; use --resources gpu={slots}")
+    if given != slots:
+        return (f"--resources gpu={given}, but there are {slots} device slots ({n_gpus} GPU(s) x "
+                f"engine.runs_per_gpu {runs_per_gpu}): "
+                + ("jobs beyond the slots wait for one" if given > slots else "slots stay idle")
+                + f"; use --resources gpu={slots}")
+    return None
 
 
 def training_on_gpu(device: str, local_exec: bool, accelerator=local_accelerator) -> bool:

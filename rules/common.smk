@@ -9,9 +9,12 @@ from cifar_nets.config import ConfigError, load_schema, validate_config  # noqa:
 from cifar_nets.hardware import (  # noqa: E402
     GPU_JOB_THREADS,
     cpu_threads_per_job,
+    gpu_resource_advice,
+    local_gpu_count,
     training_on_gpu,
     usable_cpus,
 )
+from snakemake.logging import logger  # noqa: E402
 
 try:
     _validated = validate_config(
@@ -97,10 +100,32 @@ def training_on_gpu_here():
     return training_on_gpu(config["engine"]["device"], _local_exec())
 
 
+_ADVISED = []
+
+
+def _advise_gpu_resource():
+    """Once per run, on a local GPU host: warn when --resources gpu differs from the slots."""
+    engine = config["engine"]
+    if _ADVISED or not _local_exec() or engine["device"] == "mps":
+        return
+    _ADVISED.append(True)
+    try:  # Snakemake's parsed --resources; not a public API, so a change there only skips this
+        given = workflow.global_resources.get("gpu")
+        given = getattr(given, "value", given)
+    except Exception:  # noqa: BLE001
+        return
+    advice = gpu_resource_advice(given, engine["gpus"], engine["runs_per_gpu"], local_gpu_count())
+    if advice:
+        logger.warning(f"cifar-ablation: {advice}")
+
+
 def train_gpu(wildcards):
     """The `gpu` resource of a training job: 1 on a GPU (so --resources gpu=N bounds the jobs
     sharing the GPUs), 0 on the CPU (so CPU jobs run side by side, bounded by --cores)."""
-    return 1 if training_on_gpu_here() else 0
+    if not training_on_gpu_here():
+        return 0
+    _advise_gpu_resource()
+    return 1
 
 
 def pending_runs():

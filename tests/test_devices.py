@@ -276,3 +276,12 @@ def test_cpu_training_jobs_run_side_by_side_with_slots(tmp_path):
     assert "train" in envs and "evaluate" in envs and "gpu0.0" in envs
     html = (tmp_path / "results/report.html").read_text()
     assert "Where the runs ran" in html and "Environment of the report node" in html
+
+
+def test_gpu_resource_advice_names_the_slot_count():
+    assert hardware.gpu_resource_advice(4, "auto", 2, 2) is None            # 2 GPUs x 2 = 4
+    assert "use --resources gpu=4" in hardware.gpu_resource_advice(1, "auto", 4, 1)
+    assert "slots stay idle" in hardware.gpu_resource_advice(1, [0, 1], 1, 0)
+    assert "wait for one" in hardware.gpu_resource_advice(8, [0], 2, 0)
+    assert "no --resources gpu" in hardware.gpu_resource_advice(None, [0], 1, 0)
+    assert hardware.gpu_resource_advice(1, "auto", 1, 0) is None            # no GPU: nothing to say
