@@ -18,6 +18,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/seeds.smk"
 include: "rules/summary.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"
@@ -31,6 +32,7 @@ localrules:
     figures_group,
     figures_overview,
     report,
+    seed_round,
 
 
 rule all:

@@ -19,7 +19,6 @@ Nothing here is asserted: it prints measurements. Run it on an otherwise idle ma
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,8 @@ import notebook_style  # noqa: E402
 from cifar_nets.data import read_cifar_archive  # noqa: E402
 from cifar_nets.hardware import usable_cpus  # noqa: E402
 from cifar_nets.models import BLOCK_TYPES, build_model, flops_per_image, model_name  # noqa: E402
-from cifar_nets.train import (NOTEBOOK_MEAN, NOTEBOOK_STD, DeviceData, autocast,  # noqa: E402
+from notebook_style import NOTEBOOK_MEAN, NOTEBOOK_STD  # noqa: E402
+from cifar_nets.train import (DeviceData, autocast,  # noqa: E402
                               resolve_device)
 
 BATCH = 128

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_engine import BATCH, _timed, engine_training  # noqa: E402
 from cifar_nets.hardware import device_name  # noqa: E402
-from cifar_nets.train import configure_backends, resolve_device, resolve_options, EngineOptions  # noqa: E402
+from cifar_nets.config import load_config  # noqa: E402
+from cifar_nets.train import EngineOptions, configure_backends, resolve_device, resolve_options  # noqa: E402
 
 ROWS = [
     ("eager fp32", dict()),
@@ -77,11 +78,12 @@ def main(argv=None) -> int:
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
-    configure_backends(resolve_options(EngineOptions(device=device.type), device))
+    speed = resolve_options(EngineOptions.from_config(load_config(), device=device.type), device)
+    configure_backends(speed)
     if args.child:
         one_row(args)
         return 0
-    args.bf16 = resolve_options(EngineOptions(device=device.type), device)["bf16"]
+    args.bf16 = speed["bf16"]
     rows = []
     for name, opts in ROWS:
         t0 = time.perf_counter()
@@ -94,7 +96,7 @@ def main(argv=None) -> int:
     one = shared(args, 1)
     four = shared(args, 4)
     rows.append((f"1 run alone ({default}, separate process)", f"{one:,.0f}"))
-    rows.append((f"4 runs sharing the device (sum)", f"{four:,.0f} ({four / one:.2f}x)"))
+    rows.append(("4 runs sharing the device (sum)", f"{four:,.0f} ({four / one:.2f}x)"))
     print(f"\nResNet, 6 blocks, batch {BATCH}, {args.steps} timed steps after {args.warmup} warm-up; "
           f"device: {device_name(device)}; torch {torch.__version__}")
     print("| option set | images/s |")

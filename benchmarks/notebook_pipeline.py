@@ -10,13 +10,12 @@ the best-validation weights (what the workflow evaluates by default). Writes one
     python benchmarks/notebook_pipeline.py --archive cifar-10-python.tar.gz --block-type res \\
         --seed 0 --out notebook_res_s0.json
 
-Compare with the workflow's results/runs/notebook/<block>/n6/seed<k>/ (README, "Speed").
+Compare with the workflow's results/runs/notebook/<block>/n6/seed<k>/ (docs/speed.md).
 """
 from __future__ import annotations
 
 import argparse
 import copy
-import os
 import sys
 import time
 from pathlib import Path

@@ -14,7 +14,10 @@ from pathlib import Path
 import torch
 import yaml
 
-from cifar_nets.train import NOTEBOOK_MEAN, NOTEBOOK_STD
+from cifar_nets.config import load_config
+
+_NOTEBOOK = load_config()["recipes"]["notebook"]
+NOTEBOOK_MEAN, NOTEBOOK_STD = tuple(_NOTEBOOK["mean"]), tuple(_NOTEBOOK["std"])   # from config.yaml
 
 BATCH = 128
 CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"

@@ -15,7 +15,6 @@ move memory and do no multiply-adds. Nothing here is asserted; run it on an othe
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -30,6 +29,7 @@ from bench_engine import BATCH, engine_training  # noqa: E402
 from cifar_nets.data import read_cifar_archive  # noqa: E402
 from cifar_nets.hardware import usable_cpus  # noqa: E402
 from cifar_nets.models import BLOCK_TYPES, build_model, flops_per_image, model_name  # noqa: E402
+from cifar_nets.config import load_config  # noqa: E402
 from cifar_nets.train import EngineOptions, resolve_options  # noqa: E402
 
 # aten operator (self time) -> kind; anything else is "other"
@@ -94,8 +94,8 @@ def main() -> int:
     device = torch.device("cpu")
     torch.set_num_threads(args.threads)
     flag = {"auto": "auto", "true": True, "false": False}
-    speed = resolve_options(EngineOptions(bf16=flag[args.bf16], channels_last=flag[args.channels_last]),
-                            device)
+    speed = resolve_options(EngineOptions.from_config(load_config(), device="cpu", bf16=flag[args.bf16],
+                                                      channels_last=flag[args.channels_last]), device)
     arrays = read_cifar_archive(args.archive)
     n_train = int(len(arrays.y_train) * notebook_style.split_settings()[0])  # the split's training part
     print(f"device {device}, threads {torch.get_num_threads()}, torch {torch.__version__}, "

@@ -76,20 +76,20 @@ class Evaluation:
     predictions: pd.DataFrame
 
 
-def evaluation_options(device_setting: str, trained: dict) -> tuple[str, dict, str]:
+def evaluation_options(engine: dict, trained: dict) -> tuple[str, dict, str]:
     """Device and options for evaluating a run: those its training resolved (train.json).
 
     Only where evaluation runs on another kind of device than training did (e.g. trained on a
-    GPU, evaluated on a CPU-only node) are bf16 and channels-last resolved again for this
-    device; the returned note says so (empty otherwise).
+    GPU, evaluated on a CPU-only node) are bf16 and channels-last resolved again, from the
+    config's `engine` settings, for this device; the returned note says so (empty otherwise).
     """
     from .train import EngineOptions, resolve_options  # noqa: PLC0415
-    dev = resolve_device(device_setting)
+    dev = resolve_device(engine["device"])
     trained_type = str(trained.get("device", dev.type)).split(":")[0]
     opts = {"bf16": bool(trained["bf16"]), "channels_last": bool(trained["channels_last"])}
     note = ""
     if trained_type != dev.type:
-        speed = resolve_options(EngineOptions(device=dev.type), dev)
+        speed = resolve_options(EngineOptions.from_dict(dict(engine, device=dev.type)), dev)
         new = {"bf16": speed["bf16"], "channels_last": speed["channels_last"]}
         note = (f"trained on {trained_type} with {opts}, evaluating on {dev.type}: "
                 f"options resolved again for {dev.type}: {new}")

@@ -15,10 +15,12 @@ import sys
 
 from .slots import probe_gpu_count
 
-# Study throughput of T threads per job relative to one, as T**ALPHA. Measured on the 2-core
-# AMD EPYC (AVX2) dev machine with benchmarks/cpu_jobs.py (README, "Filling the machine"):
-# 1 job x 2 threads gave 1.40x the study throughput of 1 job x 1 thread, i.e. ALPHA = log2(1.40).
-THREAD_SCALING_ALPHA = 0.49
+# Speed of one training job with T threads relative to one thread, modelled as T**ALPHA. Measured
+# on the 2-core AMD EPYC (AVX2, no avx512_bf16) dev machine with benchmarks/cpu_jobs.py
+# (docs/machines.md): 2 threads gave 1.16x to 1.90x one thread over four rounds (the 2-thread
+# speed swings on that VM), ALPHA 0.21 to 0.93; 0.5 is near the middle. The thread plan below is
+# the same for every ALPHA in that range (tests/test_devices.py).
+THREAD_SCALING_ALPHA = 0.5
 # Threads a GPU training job needs: it only launches kernels (the data live on the GPU).
 GPU_JOB_THREADS = 2
 
@@ -97,25 +99,26 @@ def training_on_gpu(device: str, local_exec: bool, accelerator=local_accelerator
     return accelerator() is not None
 
 
-def waves(n_jobs: int, cores: int, threads: int) -> int:
-    """Rounds of jobs needed when each job takes `threads` of `cores`."""
-    return math.ceil(n_jobs / max(1, cores // threads))
+def cpu_thread_plan(cores: int, n_jobs: int, alpha: float = THREAD_SCALING_ALPHA) -> list[int]:
+    """Threads for each of `n_jobs` pending CPU training jobs, in study order.
 
-
-def cpu_threads_per_job(cores: int, n_jobs: int, alpha: float = THREAD_SCALING_ALPHA) -> int:
-    """Threads per CPU training job that finish `n_jobs` equal jobs soonest on `cores` cores.
-
-    A job with T threads runs T**alpha times as fast as with one; cores // T jobs run at once.
-    With many jobs that is one thread each (every core busy with its own job, no threading
-    losses); with few jobs the spare cores go to threads. Ties go to fewer threads.
+    For each uniform count T, cores // T jobs run per round; the jobs of a last, partial round
+    of R jobs get the cores that round would leave idle (cores // R threads each). The plan with
+    the shortest modelled time wins (a job with T threads runs T**alpha times as fast as with
+    one). 3 jobs on 2 cores: 1, 1, 2 threads, so the third job does not run alone on one core
+    while the other core idles; 210 jobs on 16 cores: one thread each, the last 2 with 8.
     """
     cores, n_jobs = max(1, int(cores)), max(1, int(n_jobs))
-    best_t, best_time = 1, None
+    best_plan, best_time = None, None
     for t in range(1, cores + 1):
-        time_units = waves(n_jobs, cores, t) / t ** alpha
+        per_round = max(1, cores // t)
+        rounds, rest = divmod(n_jobs, per_round)
+        tail = max(t, cores // rest) if rest else t
+        time_units = rounds / t ** alpha + (1 / tail ** alpha if rest else 0.0)
         if best_time is None or time_units < best_time - 1e-9:
-            best_t, best_time = t, time_units
-    return best_t
+            best_plan = [t] * (n_jobs - rest) + [tail] * rest
+            best_time = time_units
+    return best_plan
 
 
 def device_name(device) -> str:

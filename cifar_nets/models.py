@@ -16,8 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-BLOCK_TYPES = ("conv", "res", "skip")
-MODEL_NAMES = {"conv": "Custom_ConvNet", "res": "Custom_ResNet", "skip": "Custom_SkipNet"}
+from . import BLOCK_TYPES, MODEL_NAMES  # noqa: E402,F401 - re-exported
 
 KERNEL, STRIDE, PADDING, POOL = 3, 1, 1, 2
 

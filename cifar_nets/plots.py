@@ -25,14 +25,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from cifar_nets import BLOCK_TYPES, MODEL_NAMES
 from cifar_nets.io import atomic_path
 from cifar_nets.stats import mean_ci  # noqa: E402
 
 DPI = 110
 
 # Canonical ordering / styling of the study's models and block types.
-MODEL_ORDER = ("Custom_ConvNet", "Custom_ResNet", "Custom_SkipNet")
-BLOCK_ORDER = ("conv", "res", "skip")
+MODEL_ORDER = tuple(MODEL_NAMES[b] for b in BLOCK_TYPES)
+BLOCK_ORDER = BLOCK_TYPES
 _PALETTE = sns.color_palette("tab10")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 _LINESTYLES = ("-", "--", ":", "-.")

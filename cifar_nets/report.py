@@ -143,6 +143,33 @@ def _env_value(v: Any) -> str:
 # --------------------------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------------------------
+def _section_html(sid: str, stitle: str, sec: Mapping, floatfmt: str) -> str:
+    """One report section: heading, generated sentences, tables, embedded figures."""
+    parts = [f'<section id="{sid}">', f"<h2>{_esc(stitle)}</h2>"]
+    sentences = [s for s in (sec.get("sentences") or []) if str(s).strip()]
+    if sentences:
+        parts.append('<ul class="conclusions">')
+        parts += [f"<li>{_esc(s)}</li>" for s in sentences]
+        parts.append("</ul>")
+    for caption, df in sec.get("tables") or []:
+        parts.append('<div class="table-block">')
+        if caption:
+            parts.append(f'<p class="caption">{_esc(caption)}</p>')
+        parts.append(_table_html(df, floatfmt))
+        parts.append("</div>")
+    for caption, png in sec.get("figures") or []:
+        uri = image_data_uri(png)
+        parts.append("<figure>")
+        parts.append(f'<img src="{uri}" alt="{_esc(caption)}">')
+        if caption:
+            parts.append(f"<figcaption>{_esc(caption)}</figcaption>")
+        parts.append("</figure>")
+    if len(parts) == 2:
+        parts.append('<p class="empty">(nothing to show)</p>')
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
 def build_report(path, *, title: str, intro_html: str, sections: Sequence[Mapping],
                  config: Mapping, environment: Mapping, floatfmt: str = ".2f") -> None:
     """Write one self-contained HTML report to ``path`` (atomically).
@@ -161,29 +188,7 @@ def build_report(path, *, title: str, intro_html: str, sections: Sequence[Mappin
         stitle = str(sec.get("title") or f"Section {i}")
         sid = _slug(stitle, used)
         toc.append((sid, stitle))
-        parts = [f'<section id="{sid}">', f"<h2>{_esc(stitle)}</h2>"]
-        sentences = [s for s in (sec.get("sentences") or []) if str(s).strip()]
-        if sentences:
-            parts.append('<ul class="conclusions">')
-            parts += [f"<li>{_esc(s)}</li>" for s in sentences]
-            parts.append("</ul>")
-        for caption, df in sec.get("tables") or []:
-            parts.append('<div class="table-block">')
-            if caption:
-                parts.append(f'<p class="caption">{_esc(caption)}</p>')
-            parts.append(_table_html(df, floatfmt))
-            parts.append("</div>")
-        for caption, png in sec.get("figures") or []:
-            uri = image_data_uri(png)
-            parts.append("<figure>")
-            parts.append(f'<img src="{uri}" alt="{_esc(caption)}">')
-            if caption:
-                parts.append(f"<figcaption>{_esc(caption)}</figcaption>")
-            parts.append("</figure>")
-        if len(parts) == 2:
-            parts.append('<p class="empty">(nothing to show)</p>')
-        parts.append("</section>")
-        body.append("\n".join(parts))
+        body.append(_section_html(sid, stitle, sec, floatfmt))
 
     cid = _slug("Configuration used", used)
     toc.append((cid, "Configuration used"))
@@ -236,44 +241,12 @@ def build_report(path, *, title: str, intro_html: str, sections: Sequence[Mappin
 # --------------------------------------------------------------------------------------------
 # markdown
 # --------------------------------------------------------------------------------------------
-def _md_cell(v: Any, floatfmt: str) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, (float, np.floating)):
-        if math.isnan(float(v)):
-            return ""
-        return format(float(v), floatfmt)
-    try:
-        if pd.isna(v):
-            return ""
-    except (TypeError, ValueError):
-        pass
-    s = str(v).replace("\r\n", " ").replace("\n", " ")
-    return s.replace("|", "\\|")
-
-
 def dataframe_to_markdown(df: pd.DataFrame, floatfmt: str = ".2f") -> str:
-    """GitHub pipe table (no index) without the optional ``tabulate`` dependency.
-
-    Floats use ``floatfmt``, missing values are empty, pipes are escaped, numeric columns are
-    right-aligned (``---:``) and the rest left-aligned (``---``). Example::
-
-        | model | acc |
-        | --- | ---: |
-        | a | 1.50 |
-    """
-    cols = [str(c) for c in df.columns]
-    header = "| " + " | ".join(_md_cell(c, floatfmt) for c in cols) + " |"
-    aligns = []
-    for c in df.columns:
-        s = df[c]
-        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-        aligns.append("---:" if numeric else "---")
-    sep = "| " + " | ".join(aligns) + " |"
-    lines = [header, sep]
-    for row in df.itertuples(index=False, name=None):
-        lines.append("| " + " | ".join(_md_cell(v, floatfmt) for v in row) + " |")
-    return "\n".join(lines) + "\n"
+    """A pipe table (no index) by pandas' ``DataFrame.to_markdown`` (tabulate): floats with
+    ``floatfmt``, missing values empty, pipes inside cells escaped, numbers right-aligned."""
+    clean = df.apply(lambda col: col.map(lambda v: v.replace("|", "\\|") if isinstance(v, str) else v))
+    clean = clean.astype(object).where(clean.notna(), None)
+    return clean.to_markdown(index=False, floatfmt=floatfmt, tablefmt="pipe", missingval="") + "\n"
 
 
 __all__ = ["image_data_uri", "build_report", "dataframe_to_markdown",

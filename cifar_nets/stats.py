@@ -1,9 +1,8 @@
 """Statistics for conclusions with error bars over seeds.
 
-Pure numpy/pandas (and the standard library): no scipy, no snakemake.
+The t distribution comes from scipy.stats; the grouping, tables and sentences are this project's.
 
-* :func:`t_cdf` / :func:`t_ppf` -- Student t distribution, via our own regularized
-  incomplete beta function (Numerical Recipes ``betacf``, modified Lentz continued fraction).
+* :func:`t_cdf` / :func:`t_sf` / :func:`t_ppf` -- Student t distribution (scipy.stats.t).
 * :func:`mean_ci` -- mean with a t-based confidence interval.
 * :func:`paired_test` -- paired t-test of ``a - b`` (two-sided).
 * :func:`seed_summary` -- per-configuration mean / sd / CI over seeds.
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats as _stats
 
 __all__ = [
     "t_cdf",
@@ -36,123 +36,9 @@ __all__ = [
     "format_p",
 ]
 
-_EPS = 1e-16           # continued-fraction convergence criterion
-_FPMIN = 1e-300        # Lentz's "tiny" to avoid division by zero
-_MAXIT = 100_000       # iterations needed grow like sqrt(max(a, b)); never hit in practice
-_LGAMMA_HALF = math.lgamma(0.5)  # log(sqrt(pi))
-
-
 # --------------------------------------------------------------------------------------
-# Special functions
+# Student t distribution: scipy.stats.t, with this module's argument checks
 # --------------------------------------------------------------------------------------
-
-def _lgamma_ratio_half(a: float) -> float:
-    """``lgamma(a + 1/2) - lgamma(a)`` without the cancellation of two large lgammas.
-
-    For large ``a`` this uses the difference of Stirling series, which keeps the result
-    accurate to ~1e-16 absolute even for df in the millions (where subtracting two
-    ``math.lgamma`` values of size ~1e7 would lose ~1e-9).
-    """
-    if a < 50.0:
-        return math.lgamma(a + 0.5) - math.lgamma(a)
-    b = a + 0.5
-    # (b - 1/2) ln b - b - [(a - 1/2) ln a - a] = a*log1p(1/(2a)) + ln(a)/2 - 1/2
-    main = a * math.log1p(0.5 / a) + 0.5 * math.log(a) - 0.5
-
-    def series(z: float) -> float:
-        z2 = z * z
-        return 1.0 / (12.0 * z) - 1.0 / (360.0 * z * z2) + 1.0 / (1260.0 * z * z2 * z2)
-
-    return main + series(b) - series(a)
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction for the incomplete beta function (NR ``betacf``, modified Lentz)."""
-    qab = a + b
-    qap = a + 1.0
-    qam = a - 1.0
-    c = 1.0
-    d = 1.0 - qab * x / qap
-    if abs(d) < _FPMIN:
-        d = _FPMIN
-    d = 1.0 / d
-    h = d
-    for m in range(1, _MAXIT + 1):
-        m2 = 2 * m
-        # even step
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        if abs(d) < _FPMIN:
-            d = _FPMIN
-        c = 1.0 + aa / c
-        if abs(c) < _FPMIN:
-            c = _FPMIN
-        d = 1.0 / d
-        h *= d * c
-        # odd step
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        if abs(d) < _FPMIN:
-            d = _FPMIN
-        c = 1.0 + aa / c
-        if abs(c) < _FPMIN:
-            c = _FPMIN
-        d = 1.0 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < _EPS:
-            return h
-    raise RuntimeError(f"incomplete beta continued fraction did not converge (a={a}, b={b}, x={x})")
-
-
-def _t_two_tail(t: float, df: float) -> float:
-    """P(|T| > |t|) = I_x(df/2, 1/2) with x = df / (df + t^2), computed without overflow.
-
-    ``x`` and ``y = 1 - x`` are both formed directly (never as ``1 - something``) so that
-    neither tail loses precision.
-    """
-    at = abs(t)
-    if at == 0.0:
-        return 1.0
-    if math.isinf(at):
-        return 0.0
-    if df > 1e10 or (df > 1e7 and at < 8.0):
-        # First-order large-df (Fisher) expansion
-        #   P(|T| > t) = erfc(t/sqrt2) + 2 phi(t) (t^3 + t) / (4 df) + O(t^8 / df^2):
-        # absolute error < 1e-15 here, where the continued fraction (x within t^2/df of 1)
-        # loses ~eps*df. For 1e7 < df <= 1e10 and |t| >= 8 (tail < 1e-15) the continued
-        # fraction is kept for its better relative accuracy.
-        if at > 40.0:  # both terms underflow
-            return 0.0
-        phi = math.exp(-0.5 * at * at) / math.sqrt(2.0 * math.pi)
-        return math.erfc(at / math.sqrt(2.0)) + 2.0 * phi * (at ** 3 + at) / (4.0 * df)
-    sdf = math.sqrt(df)
-    a = 0.5 * df
-    b = 0.5
-    if at <= sdf:
-        r = at / sdf                   # |t| / sqrt(df) <= 1
-        if r == 0.0:
-            return 1.0
-        r2 = r * r
-        x = 1.0 / (1.0 + r2)
-        y = r2 / (1.0 + r2)
-        log_x = -math.log1p(r2)
-        log_y = 2.0 * math.log(r) - math.log1p(r2)
-    else:
-        s = sdf / at                   # sqrt(df) / |t| < 1 (s*s may underflow, log(s) does not)
-        if s == 0.0:
-            return 0.0
-        s2 = s * s
-        x = s2 / (1.0 + s2)
-        y = 1.0 / (1.0 + s2)
-        log_x = 2.0 * math.log(s) - math.log1p(s2)
-        log_y = -math.log1p(s2)
-    # log of x^a y^b / B(a, b), with log B(a, 1/2) = lgamma(1/2) - [lgamma(a+1/2) - lgamma(a)]
-    log_front = _lgamma_ratio_half(a) - _LGAMMA_HALF + a * log_x + b * log_y
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, y) / b
-
 
 def _check_df(df: float) -> float:
     df = float(df)
@@ -161,94 +47,35 @@ def _check_df(df: float) -> float:
     return df
 
 
+def _dist(df: float):
+    """scipy's t with ``df`` degrees of freedom; the standard normal for ``df = inf``."""
+    return _stats.norm if math.isinf(df) else _stats.t(df)
+
+
 def t_sf(t: float, df: float) -> float:
     """Upper tail P(T > t) of Student's t with ``df`` degrees of freedom (precise in the tail)."""
-    t = float(t)
-    df = _check_df(df)
-    if math.isnan(t):
-        return math.nan
-    if math.isinf(df):
-        return 0.5 * math.erfc(t / math.sqrt(2.0))
-    half = 0.5 * _t_two_tail(t, df)
-    return half if t > 0 else 1.0 - half
+    t, df = float(t), _check_df(df)
+    return math.nan if math.isnan(t) else float(_dist(df).sf(t))
 
 
 def t_cdf(t: float, df: float) -> float:
-    """CDF P(T <= t) of Student's t with ``df`` (> 0, may be non-integer or ``inf``) d.o.f.
-
-    Uses the regularized incomplete beta function, ``P(|T| > |t|) = I_{df/(df+t^2)}(df/2, 1/2)``,
-    evaluated with the Numerical Recipes continued fraction (modified Lentz). Absolute
-    accuracy is ~1e-15; the lower tail is computed directly, so it is also relatively
-    accurate. ``df = inf`` gives the standard normal CDF.
-    """
-    t = float(t)
-    df = _check_df(df)
-    if math.isnan(t):
-        return math.nan
-    if math.isinf(df):
-        return 0.5 * math.erfc(-t / math.sqrt(2.0))
-    half = 0.5 * _t_two_tail(t, df)
-    return half if t < 0 else 1.0 - half
-
-
-def _t_log_pdf(t: float, df: float) -> float:
-    if math.isinf(df):
-        return -0.5 * t * t - 0.5 * math.log(2.0 * math.pi)
-    return (_lgamma_ratio_half(0.5 * df) - 0.5 * math.log(df * math.pi)
-            - 0.5 * (df + 1.0) * math.log1p(t * t / df))
+    """CDF P(T <= t) of Student's t with ``df`` (> 0, may be non-integer or ``inf``) d.o.f.;
+    ``df = inf`` gives the standard normal CDF."""
+    t, df = float(t), _check_df(df)
+    return math.nan if math.isnan(t) else float(_dist(df).cdf(t))
 
 
 def t_ppf(p: float, df: float) -> float:
     """Quantile (inverse CDF) of Student's t: the ``t`` with ``t_cdf(t, df) == p``.
 
-    Safeguarded Newton iteration on the upper-tail probability (bisection whenever a Newton
-    step leaves the current bracket). ``p = 0 / 1`` give ``-inf / inf``; NaN gives NaN;
-    ``p`` outside [0, 1] raises ``ValueError``.
+    ``p = 0 / 1`` give ``-inf / inf``; NaN gives NaN; ``p`` outside [0, 1] raises ``ValueError``.
     """
-    p = float(p)
-    df = _check_df(df)
+    p, df = float(p), _check_df(df)
     if math.isnan(p):
         return math.nan
     if p < 0.0 or p > 1.0:
         raise ValueError(f"probability must be in [0, 1], got {p}")
-    if p == 0.0:
-        return -math.inf
-    if p == 1.0:
-        return math.inf
-    if p == 0.5:
-        return 0.0
-    # Solve t_sf(t) = q for t > 0 with q = min(p, 1 - p) (exact for p >= 0.5), then fix the sign.
-    sign = 1.0 if p > 0.5 else -1.0
-    q = 1.0 - p if p > 0.5 else p
-
-    def sf(x: float) -> float:
-        return t_sf(x, df)
-
-    # Bracket [lo, hi] with sf(lo) >= q > sf(hi).
-    lo, hi = 0.0, 1.0
-    while sf(hi) >= q:
-        lo, hi = hi, hi * 2.0
-        if math.isinf(hi):  # q below the smallest representable tail
-            return sign * math.inf
-    x = 0.5 * (lo + hi)
-    for _ in range(500):
-        fx = sf(x) - q
-        if fx == 0.0:
-            break
-        if fx > 0.0:
-            lo = x
-        else:
-            hi = x
-        # Newton: d sf / dt = -pdf
-        pdf = math.exp(_t_log_pdf(x, df))
-        x_new = x + fx / pdf if pdf > 0.0 else math.nan
-        if not (lo < x_new < hi):
-            x_new = math.sqrt(lo * hi) if lo > 0.0 and hi > 4.0 * lo else 0.5 * (lo + hi)
-        if abs(x_new - x) <= 4.0 * np.finfo(float).eps * abs(x_new) or hi - lo <= 4.0 * np.finfo(float).eps * hi:
-            x = x_new
-            break
-        x = x_new
-    return sign * x
+    return float(_dist(df).ppf(p))
 
 
 # --------------------------------------------------------------------------------------
@@ -326,7 +153,7 @@ def paired_test(a: Any, b: Any, confidence: float = 0.95) -> dict:
         return {"n": n, "mean_diff": mean, "ci_low": mean, "ci_high": mean, "t": t, "p_value": p}
     sem = sd / math.sqrt(n)
     t = mean / sem
-    p = _t_two_tail(t, df)  # = 2 * t_sf(|t|), computed directly for small p
+    p = 2.0 * t_sf(abs(t), df)
     half = t_ppf(0.5 + 0.5 * confidence, df) * sem
     return {"n": n, "mean_diff": mean, "ci_low": mean - half, "ci_high": mean + half,
             "t": t, "p_value": min(1.0, max(0.0, p))}

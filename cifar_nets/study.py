@@ -246,8 +246,23 @@ def report_sections(tables: dict[str, pd.DataFrame], figures: dict, data_label: 
                 "tables": [("One row per run", g_runs)],
                 "figures": figs,
             })
+    return sections + _closing_sections(tables, figures, data_label)
+
+
+def _closing_sections(tables: dict[str, pd.DataFrame], figures: dict, data_label: str) -> list[dict]:
+    """The data, why each group has its seeds, and where the runs ran."""
+    sections: list[dict] = []
     sections.append({"title": "Data", "sentences": [f"Images from {data_label}."], "tables": [],
                      "figures": [("Sample training images", figures["samples"])]})
+    stopping = tables.get("stopping")
+    if stopping is not None and len(stopping):
+        from .seeds import stopping_sentences  # noqa: PLC0415
+        sections.append({
+            "title": "Seeds: why the study stopped",
+            "sentences": stopping_sentences(stopping),
+            "tables": [("Seeds per (recipe, n_blocks) group and the widest 95% half-width of a "
+                        "paired difference between block types", stopping)],
+            "figures": []})
     envs = tables.get("environments")
     if envs is not None and len(envs):
         hosts = sorted(set(envs.host))

@@ -34,54 +34,66 @@ from .models import build_model, count_parameters, flops_per_image, model_name
 
 # --------------------------------------------------------------------------- recipes and options
 
-NOTEBOOK_MEAN = (0.485, 0.456, 0.406)   # the notebook's (ImageNet) normalisation
-NOTEBOOK_STD = (0.229, 0.224, 0.225)
-
-
 @dataclass(frozen=True)
 class Recipe:
-    """How a network is trained. `notebook` is the original study's recipe."""
-    name: str = "notebook"
-    epochs: int = 30
-    batch_size: int = 128
-    optimizer: str = "adam"          # adam | adamw | sgd
-    lr: float = 1e-4
-    momentum: float = 0.9            # sgd only
-    weight_decay: float = 0.0
-    schedule: str = "constant"       # constant | cosine (with linear warmup)
-    warmup_epochs: float = 0.0
-    label_smoothing: float = 0.0
-    augment: bool = False            # random crop (pad 4) + horizontal flip, on tensors
-    crop_padding: int = 4
-    dropout: float = 0.5
-    mean: tuple = NOTEBOOK_MEAN
-    std: tuple = NOTEBOOK_STD
+    """How a network is trained: one entry of the config's `recipes` (config.yaml holds the
+    values, and the schema the defaults of fields a recipe leaves out; nothing is restated here)."""
+    name: str
+    epochs: int
+    batch_size: int
+    optimizer: str           # adam | adamw | sgd
+    lr: float
+    momentum: float          # sgd only
+    weight_decay: float
+    schedule: str            # constant | cosine (with linear warmup)
+    warmup_epochs: float
+    label_smoothing: float
+    augment: bool            # random crop (zero padding) + horizontal flip, on tensors
+    crop_padding: int
+    dropout: float
+    mean: tuple
+    std: tuple
 
     @classmethod
     def from_dict(cls, name: str, d: dict) -> "Recipe":
+        """From a validated config's `recipes[name]` (every field present)."""
         d = dict(d)
         for k in ("mean", "std"):
-            if k in d:
-                d[k] = tuple(d[k])
+            d[k] = tuple(d[k])
         return cls(name=name, **d)
+
+    @classmethod
+    def from_config(cls, cfg: dict, name: str, **overrides) -> "Recipe":
+        return cls.from_dict(name, {**cfg["recipes"][name], **overrides})
+
+
+# engine keys that only say how a job runs, not what it computes (read by the job scripts)
+RUN_ONLY_ENGINE_KEYS = ("gpus", "runs_per_gpu", "threads")
 
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """How fast a recipe runs. None of these may change what is learned beyond float rounding."""
-    device: str = "auto"             # auto | cpu | cuda | mps
-    channels_last: bool | str = "auto"
-    bf16: bool | str = "auto"        # autocast to bfloat16 where the hardware has native bf16
-    compile: bool | str = False
-    tf32: bool = False               # TF32 matmuls/convolutions on CUDA (Ampere and newer)
-    eval_batch_size: int = 256
-    train_eval_subset: int | None = 5000   # eval-mode accuracy on this many training images (None: all)
-    evaluate_weights: str = "best"   # best | last: which weights the run hands to evaluation
-    checkpoint_every: int = 1
+    """How fast a recipe runs (the config's `engine`, less where and with how many threads).
+    None of these may change what is learned beyond float rounding."""
+    device: str                      # auto | cpu | cuda | mps
+    channels_last: bool | str        # auto | true | false
+    bf16: bool | str                 # autocast to bfloat16 (auto: where native)
+    compile: bool | str              # torch.compile (auto: on CUDA), falls back to eager
+    tf32: bool                       # TF32 matmuls/convolutions on CUDA (Ampere and newer)
+    eval_batch_size: int
+    train_eval_subset: int | None    # eval-mode accuracy on this many training images (0/None: all)
+    evaluate_weights: str            # best | last: which weights the run hands to evaluation
+    checkpoint_every: int
 
     @classmethod
     def from_dict(cls, d: dict) -> "EngineOptions":
+        d = {k: v for k, v in d.items() if k not in RUN_ONLY_ENGINE_KEYS}
+        d["train_eval_subset"] = d["train_eval_subset"] or None
         return cls(**d)
+
+    @classmethod
+    def from_config(cls, cfg: dict, **overrides) -> "EngineOptions":
+        return cls.from_dict({**cfg["engine"], **overrides})
 
 
 class TrainingDiverged(RuntimeError):
@@ -129,14 +141,14 @@ def _bf16_available(device: torch.device) -> bool:
 
 
 def resolve_options(opts: EngineOptions, device: torch.device) -> dict:
-    """Turn 'auto' into the measured best choice for this device (see README, Speed)."""
+    """Turn 'auto' into the measured best choice for this device (see docs/speed.md)."""
     cuda = device.type == "cuda"
     return {
         # channels-last: 1.12-2.01x the notebook pipeline in fp32 on the 2-core CPU over three
-        # benchmark runs (README, Speed); GPUs not measured
+        # benchmark runs (docs/speed.md); GPUs not measured
         "channels_last": True if opts.channels_last == "auto" else bool(opts.channels_last),
         # bf16 + channels-last: 2.21-2.80x the notebook pipeline on the 2-core avx512_bf16 CPU, same
-        # accuracy over 3 seeds per block type (README, Speed); CPUs without bf16 units only
+        # accuracy over 3 seeds per block type (docs/speed.md); CPUs without bf16 units only
         # emulate it: off there
         "bf16": _bf16_available(device) if opts.bf16 == "auto" else bool(opts.bf16),
         # auto: on CUDA only, and a compile that fails falls back to eager (compiled_or_eager)
@@ -408,23 +420,46 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray,
-              *, block_type: str, n_blocks: int, seed: int, recipe: Recipe = Recipe(),
-              options: EngineOptions = EngineOptions(), n_hidden: int = 32, n_hidden_fc: int = 32,
-              checkpoint: str | Path | None = None, log: Callable[[str], None] = print,
-              progress: bool | None = None, max_epochs: int | None = None) -> TrainResult:
-    """Train one (block type, n_blocks, seed) run and return its history and weights.
+def _state_copy(model: torch.nn.Module) -> dict:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
-    `checkpoint`: path of the resumable checkpoint (written after every epoch, removed by the
-    caller once outputs are safe). `max_epochs` stops early after that many finished epochs in
-    this call (used by tests to simulate a kill); the checkpoint then holds the state.
-    """
+
+@dataclass
+class _Run:
+    """Everything one training run carries from step to step (built by :func:`_set_up`)."""
+    block_type: str
+    n_blocks: int
+    seed: int
+    recipe: Recipe
+    options: EngineOptions
+    device: torch.device
+    speed: dict
+    data: DeviceData
+    tr: torch.Tensor             # training indices, on the device
+    va: torch.Tensor             # validation indices
+    sub: torch.Tensor            # the training subset evaluated in eval mode each epoch
+    gen: torch.Generator         # the run's CPU generator: shuffling and augmentation
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    sched: object
+    step: CompiledStep
+    fingerprint: str
+    ckpt_path: Path | None
+    where: object                # names this run to faults.fault
+    log: Callable[[str], None]
+    on_epoch: Callable[[dict], None] | None = None   # e.g. TensorBoard curves (tblog.py)
+    name: str = ""
+    history: list = field(default_factory=list)
+    best: dict = field(default_factory=lambda: {"val_acc": -1.0, "epoch": 0, "state": None})
+    start_epoch: int = 0
+
+
+def _set_up(x_train, y_train, train_idx, val_idx, *, block_type, n_blocks, seed, recipe, options,
+            n_hidden, n_hidden_fc, checkpoint, log) -> _Run:
+    """Device, options, data on the device, seeded model, optimizer, schedule, fingerprint."""
     device = resolve_device(options.device)
     speed = resolve_options(options, device)
     configure_backends(speed)
-    if progress is None:
-        progress = sys.stderr.isatty()
-
     train_idx = np.asarray(train_idx, dtype=np.int64)
     val_idx = np.asarray(val_idx, dtype=np.int64)
     if recipe.batch_size > len(train_idx):
@@ -432,7 +467,6 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
                          f"({len(train_idx)} images)")
     data = DeviceData(x_train, y_train, device, recipe.mean, recipe.std, speed["channels_last"])
     tr = torch.as_tensor(train_idx, device=device)
-    va = torch.as_tensor(val_idx, device=device)
     sub = tr if not options.train_eval_subset else tr[: options.train_eval_subset]
 
     torch.manual_seed(seed)
@@ -440,179 +474,215 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
     model = build_model(block_type, n_blocks, n_hidden, n_hidden_fc, recipe.dropout).to(device)
     if speed["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
-    n_params = count_parameters(model)
-    flops = flops_per_image(model)
     opt = make_optimizer(model, recipe)
-    steps_per_epoch = math.ceil(len(train_idx) / recipe.batch_size)
-    sched = make_scheduler(opt, recipe, steps_per_epoch)
-    step = CompiledStep(model, speed["compile"], log)
-
+    sched = make_scheduler(opt, recipe, math.ceil(len(train_idx) / recipe.batch_size))
     fp = fingerprint(recipe=asdict(recipe), block_type=block_type, n_blocks=n_blocks, seed=seed,
                      n_hidden=n_hidden, n_hidden_fc=n_hidden_fc, device=device.type,
                      bf16=speed["bf16"], channels_last=speed["channels_last"],
                      compile=speed["compile"], tf32=speed["tf32"],
                      split=hashlib.sha256(train_idx.tobytes() + val_idx.tobytes()).hexdigest(),
                      n_train_eval=options.train_eval_subset)
-    history: list[dict] = []
-    best = {"val_acc": -1.0, "epoch": 0, "state": None}
-    start_epoch = 0
     ckpt_path = Path(checkpoint) if checkpoint else None
-    where = ckpt_path or f"{block_type}/n{n_blocks}/seed{seed}"  # names this run to faults.fault
-    if ckpt_path is not None:
-        state = load_checkpoint(ckpt_path, fp, log)
-        if state is not None:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            if sched is not None and state.get("lr_scheduler"):
-                sched.load_state_dict(state["lr_scheduler"])
-            history = list(state["history"])
-            best = {"val_acc": state["best_val_acc"], "epoch": state["best_epoch"],
-                    "state": state["best_model"]}
-            _set_rng_state(state["rng"], gen, device)
-            start_epoch = state["epoch"]
-            log(f"resumed from {ckpt_path} after epoch {start_epoch} "
-                f"(best val {best['val_acc']:.2f}% at epoch {best['epoch']})")
+    return _Run(block_type=block_type, n_blocks=n_blocks, seed=seed, recipe=recipe,
+                options=options, device=device, speed=speed, data=data, tr=tr,
+                va=torch.as_tensor(val_idx, device=device), sub=sub, gen=gen, model=model,
+                opt=opt, sched=sched, step=CompiledStep(model, speed["compile"], log),
+                fingerprint=fp, ckpt_path=ckpt_path, log=log, name=model_name(block_type),
+                where=ckpt_path or f"{block_type}/n{n_blocks}/seed{seed}")
 
-    name = model_name(block_type)
-    log(f"{name} n_blocks={n_blocks} seed={seed} recipe={recipe.name}: {n_params:,} parameters, "
-        f"{len(train_idx)} train / {len(val_idx)} val images, device={device}, "
-        f"threads={torch.get_num_threads()}, bf16={speed['bf16']}, "
-        f"channels_last={speed['channels_last']}, compile={speed['compile']}, tf32={speed['tf32']}")
 
-    bar = None
-    if progress:
-        try:
-            from tqdm import tqdm
-            bar = tqdm(total=recipe.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
-                       desc=f"{name} n{n_blocks} s{seed}", unit="step", file=sys.stderr)
-        except ImportError:
-            bar = None
+def _resume(run: _Run) -> None:
+    """Continue from the run's checkpoint when it exists and belongs to these settings."""
+    if run.ckpt_path is None:
+        return
+    state = load_checkpoint(run.ckpt_path, run.fingerprint, run.log)
+    if state is None:
+        return
+    run.model.load_state_dict(state["model"])
+    run.opt.load_state_dict(state["optimizer"])
+    if run.sched is not None and state.get("lr_scheduler"):
+        run.sched.load_state_dict(state["lr_scheduler"])
+    run.history = list(state["history"])
+    run.best = {"val_acc": state["best_val_acc"], "epoch": state["best_epoch"],
+                "state": state["best_model"]}
+    _set_rng_state(state["rng"], run.gen, run.device)
+    run.start_epoch = state["epoch"]
+    run.log(f"resumed from {run.ckpt_path} after epoch {run.start_epoch} "
+            f"(best val {run.best['val_acc']:.2f}% at epoch {run.best['epoch']})")
 
-    epochs_this_call = 0
-    for epoch in range(start_epoch + 1, recipe.epochs + 1):
-        model.train()
-        _sync(device)
-        t0 = time.perf_counter()
-        perm = torch.randperm(len(tr), generator=gen).to(device)
-        # the epoch's augmentation numbers in one draw and one copy: no per-step host-device sync
-        aug = (draw_augmentation(len(tr), recipe.batch_size, gen, recipe.crop_padding, device)
-               if recipe.augment else None)
-        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        correct = torch.zeros((), device=device, dtype=torch.int64)
-        # test-only hooks (cifar_nets/faults.py), False unless CIFAR_ABLATION_FAULT is set
-        kill_mid_epoch = faults.fault("kill_in_epoch", epoch, where)
-        poison = (float("nan") if faults.fault("nan_loss", epoch, where) else
-                  float("inf") if faults.fault("inf_loss", epoch, where) else None)
-        try:
-            for start in range(0, len(tr), recipe.batch_size):
-                if kill_mid_epoch and start > 0:
-                    faults.kill()
-                sl = slice(start, start + recipe.batch_size)
-                idx = tr[perm[sl]]
-                xb = data.x[idx]
-                if aug is not None:
-                    xb = augment_batch(xb, None, recipe.crop_padding,
-                                       tuple(None if a is None else a[sl] for a in aug))
-                xb, yb = data.normalise(xb), data.y[idx]
 
-                def forward_backward(net):
-                    with autocast(device, speed["bf16"]):
-                        out = net(xb)
-                        loss = F.cross_entropy(out.float(), yb,
-                                               label_smoothing=recipe.label_smoothing)
-                        if poison is not None:
-                            loss = loss + poison
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    return out, loss
+def _train_epoch(run: _Run, epoch: int, bar) -> dict:
+    """One pass over the training set; returns loss, running accuracy and seconds."""
+    recipe, device = run.recipe, run.device
+    run.model.train()
+    _sync(device)
+    t0 = time.perf_counter()
+    perm = torch.randperm(len(run.tr), generator=run.gen).to(device)
+    # the epoch's augmentation numbers in one draw and one copy: no per-step host-device sync
+    aug = (draw_augmentation(len(run.tr), recipe.batch_size, run.gen, recipe.crop_padding, device)
+           if recipe.augment else None)
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    # test-only hooks (cifar_nets/faults.py), False unless CIFAR_ABLATION_FAULT is set
+    kill_mid_epoch = faults.fault("kill_in_epoch", epoch, run.where)
+    poison = (float("nan") if faults.fault("nan_loss", epoch, run.where) else
+              float("inf") if faults.fault("inf_loss", epoch, run.where) else None)
+    try:
+        for start in range(0, len(run.tr), recipe.batch_size):
+            if kill_mid_epoch and start > 0:
+                faults.kill()
+            sl = slice(start, start + recipe.batch_size)
+            idx = run.tr[perm[sl]]
+            xb = run.data.x[idx]
+            if aug is not None:
+                xb = augment_batch(xb, None, recipe.crop_padding,
+                                   tuple(None if a is None else a[sl] for a in aug))
+            xb, yb = run.data.normalise(xb), run.data.y[idx]
 
-                out, loss = step(forward_backward)
-                opt.step()
-                if sched is not None:
-                    sched.step()
-                loss_sum += loss.detach().double() * len(yb)
-                correct += (out.detach().argmax(1) == yb).sum()
-                if bar is not None:
-                    bar.update(1)
-        except torch.OutOfMemoryError as exc:
-            raise RuntimeError(
-                f"out of memory on {device} in epoch {epoch} with batch_size "
-                f"{recipe.batch_size}: lower batch_size or eval_batch_size ({exc})") from None
-        _sync(device)
-        train_seconds = time.perf_counter() - t0
-        train_loss = loss_sum.item() / len(tr)
-        if not math.isfinite(train_loss):
-            raise TrainingDiverged(
-                f"{name} n_blocks={n_blocks} seed={seed}: training loss became {train_loss} in "
-                f"epoch {epoch} (lr {recipe.lr}); stopping this run")
-        t1 = time.perf_counter()
-        try:
-            val_acc = accuracy(model, data, va, options.eval_batch_size, speed["bf16"])
-            train_eval_acc = accuracy(model, data, sub, options.eval_batch_size, speed["bf16"])
-        except torch.OutOfMemoryError as exc:
-            raise RuntimeError(
-                f"out of memory on {device} evaluating epoch {epoch} with eval_batch_size "
-                f"{options.eval_batch_size}: lower eval_batch_size ({exc})") from None
-        eval_seconds = time.perf_counter() - t1
-        row = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "train_acc_running": 100.0 * correct.item() / len(tr),
-            "train_acc": train_eval_acc,
-            "val_acc": val_acc,
-            "lr": opt.param_groups[0]["lr"],
-            "seconds": train_seconds,
-            "eval_seconds": eval_seconds,
-            "images_per_s": len(tr) / train_seconds,
-        }
-        history.append(row)
-        if val_acc > best["val_acc"]:
-            best = {"val_acc": val_acc, "epoch": epoch,
-                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-        if bar is not None:
-            bar.clear()  # keep the epoch line above the progress bar
-        log(f"epoch {epoch:3d}/{recipe.epochs} loss {train_loss:.4f} train {train_eval_acc:6.2f}% "
-            f"(running {row['train_acc_running']:6.2f}%) val {val_acc:6.2f}% "
-            f"{train_seconds:6.1f}s {row['images_per_s']:7.0f} img/s (+{eval_seconds:.1f}s eval)")
-        if ckpt_path is not None and (epoch % options.checkpoint_every == 0 or epoch == recipe.epochs):
-            save_checkpoint({
-                "fingerprint": fp, "epoch": epoch,
-                "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "lr_scheduler": sched.state_dict() if sched is not None else None,
-                "history": history, "best_val_acc": best["val_acc"],
-                "best_epoch": best["epoch"], "best_model": best["state"],
-                "rng": _rng_state(gen, device),
-            }, ckpt_path)
-        if faults.fault("kill_after_epoch", epoch, where):
-            faults.kill()
-        if faults.fault("stop_after_epoch", epoch, where):
-            faults.kill(stop=True)
-        epochs_this_call += 1
-        if max_epochs is not None and epochs_this_call >= max_epochs and epoch < recipe.epochs:
+            def forward_backward(net):
+                with autocast(device, run.speed["bf16"]):
+                    out = net(xb)
+                    loss = F.cross_entropy(out.float(), yb, label_smoothing=recipe.label_smoothing)
+                    if poison is not None:
+                        loss = loss + poison
+                run.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                return out, loss
+
+            out, loss = run.step(forward_backward)
+            run.opt.step()
+            if run.sched is not None:
+                run.sched.step()
+            loss_sum += loss.detach().double() * len(yb)
+            correct += (out.detach().argmax(1) == yb).sum()
             if bar is not None:
-                bar.close()
-            return TrainResult(history=history, weights={}, summary={"stopped_after_epoch": epoch})
-    if bar is not None:
-        bar.close()
+                bar.update(1)
+    except torch.OutOfMemoryError as exc:
+        raise RuntimeError(
+            f"out of memory on {device} in epoch {epoch} with batch_size "
+            f"{recipe.batch_size}: lower batch_size or eval_batch_size ({exc})") from None
+    _sync(device)
+    seconds = time.perf_counter() - t0
+    loss = loss_sum.item() / len(run.tr)
+    if not math.isfinite(loss):
+        raise TrainingDiverged(
+            f"{run.name} n_blocks={run.n_blocks} seed={run.seed}: training loss became {loss} in "
+            f"epoch {epoch} (lr {recipe.lr}); stopping this run")
+    return {"train_loss": loss, "train_acc_running": 100.0 * correct.item() / len(run.tr),
+            "seconds": seconds}
 
-    last_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    if options.evaluate_weights == "best":
+
+def _end_of_epoch(run: _Run, epoch: int, trained: dict, bar) -> None:
+    """Validation and eval-mode train accuracy, history, best weights, log line, checkpoint."""
+    opts, bf16 = run.options, run.speed["bf16"]
+    t1 = time.perf_counter()
+    try:
+        val_acc = accuracy(run.model, run.data, run.va, opts.eval_batch_size, bf16)
+        train_acc = accuracy(run.model, run.data, run.sub, opts.eval_batch_size, bf16)
+    except torch.OutOfMemoryError as exc:
+        raise RuntimeError(
+            f"out of memory on {run.device} evaluating epoch {epoch} with eval_batch_size "
+            f"{opts.eval_batch_size}: lower eval_batch_size ({exc})") from None
+    row = {"epoch": epoch, "train_loss": trained["train_loss"],
+           "train_acc_running": trained["train_acc_running"], "train_acc": train_acc,
+           "val_acc": val_acc, "lr": run.opt.param_groups[0]["lr"], "seconds": trained["seconds"],
+           "eval_seconds": time.perf_counter() - t1,
+           "images_per_s": len(run.tr) / trained["seconds"]}
+    run.history.append(row)
+    if val_acc > run.best["val_acc"]:
+        run.best = {"val_acc": val_acc, "epoch": epoch, "state": _state_copy(run.model)}
+    if bar is not None:
+        bar.clear()  # keep the epoch line above the progress bar
+    run.log(f"epoch {epoch:3d}/{run.recipe.epochs} loss {row['train_loss']:.4f} train "
+            f"{train_acc:6.2f}% (running {row['train_acc_running']:6.2f}%) val {val_acc:6.2f}% "
+            f"{row['seconds']:6.1f}s {row['images_per_s']:7.0f} img/s "
+            f"(+{row['eval_seconds']:.1f}s eval)")
+    if run.ckpt_path is not None and (epoch % opts.checkpoint_every == 0
+                                      or epoch == run.recipe.epochs):
+        save_checkpoint({
+            "fingerprint": run.fingerprint, "epoch": epoch,
+            "model": run.model.state_dict(), "optimizer": run.opt.state_dict(),
+            "lr_scheduler": run.sched.state_dict() if run.sched is not None else None,
+            "history": run.history, "best_val_acc": run.best["val_acc"],
+            "best_epoch": run.best["epoch"], "best_model": run.best["state"],
+            "rng": _rng_state(run.gen, run.device),
+        }, run.ckpt_path)
+    if run.on_epoch is not None:
+        run.on_epoch(row)
+    if faults.fault("kill_after_epoch", epoch, run.where):
+        faults.kill()
+    if faults.fault("stop_after_epoch", epoch, run.where):
+        faults.kill(stop=True)
+
+
+def _summary(run: _Run) -> TrainResult:
+    """The weights handed to evaluation and train.json's facts about the run."""
+    recipe, best, history = run.recipe, run.best, run.history
+    if run.options.evaluate_weights == "best":
         weights, which = best["state"], f"best validation accuracy (epoch {best['epoch']})"
     else:
-        weights, which = last_state, f"last epoch ({recipe.epochs})"
+        weights, which = _state_copy(run.model), f"last epoch ({recipe.epochs})"
     train_seconds = sum(h["seconds"] for h in history)
     summary = {
-        "model": name, "block_type": block_type, "n_blocks": n_blocks, "seed": seed,
-        "recipe": recipe.name, "parameters": n_params, "flops_per_image": flops,
+        "model": run.name, "block_type": run.block_type, "n_blocks": run.n_blocks,
+        "seed": run.seed, "recipe": recipe.name, "parameters": count_parameters(run.model),
+        "flops_per_image": flops_per_image(run.model),
         "epochs": recipe.epochs, "best_epoch": best["epoch"], "best_val_acc": best["val_acc"],
         "final_train_acc": history[-1]["train_acc"], "final_val_acc": history[-1]["val_acc"],
         "train_val_gap": history[-1]["train_acc"] - history[-1]["val_acc"],
         "train_seconds": train_seconds,
-        "train_images_per_s": len(tr) * len(history) / train_seconds,
-        "evaluated_weights": which, "device": str(device),
-        "threads": torch.get_num_threads(), **{k: v for k, v in speed.items()},
-        "compile": step.record(),
-        **run_environment(device),
+        "train_images_per_s": len(run.tr) * len(history) / train_seconds,
+        "evaluated_weights": which, "device": str(run.device),
+        "threads": torch.get_num_threads(), **run.speed, "compile": run.step.record(),
+        **run_environment(run.device),
     }
-    log(f"done: best val {best['val_acc']:.2f}% at epoch {best['epoch']}; evaluating {which}")
+    run.log(f"done: best val {best['val_acc']:.2f}% at epoch {best['epoch']}; evaluating {which}")
     return TrainResult(history=history, weights=weights, summary=summary)
+
+
+def _progress_bar(run: _Run, progress: bool | None):
+    if not (sys.stderr.isatty() if progress is None else progress):
+        return None
+    try:
+        from tqdm import tqdm  # noqa: PLC0415
+    except ImportError:
+        return None
+    steps = math.ceil(len(run.tr) / run.recipe.batch_size)
+    return tqdm(total=run.recipe.epochs * steps, initial=run.start_epoch * steps, unit="step",
+                desc=f"{run.name} n{run.n_blocks} s{run.seed}", file=sys.stderr)
+
+
+def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray,
+              *, block_type: str, n_blocks: int, seed: int, recipe: Recipe,
+              options: EngineOptions, n_hidden: int, n_hidden_fc: int,
+              checkpoint: str | Path | None = None, log: Callable[[str], None] = print,
+              progress: bool | None = None, max_epochs: int | None = None,
+              on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train one (block type, n_blocks, seed) run and return its history and weights.
+
+    `checkpoint`: path of the resumable checkpoint (written after every epoch, removed by the
+    caller once outputs are safe). `max_epochs` stops early after that many finished epochs in
+    this call (used by tests to simulate a kill); the checkpoint then holds the state.
+    `on_epoch(row)` is called with each finished epoch's history row, after its checkpoint.
+    """
+    run = _set_up(x_train, y_train, train_idx, val_idx, block_type=block_type, n_blocks=n_blocks,
+                  seed=seed, recipe=recipe, options=options, n_hidden=n_hidden,
+                  n_hidden_fc=n_hidden_fc, checkpoint=checkpoint, log=log)
+    run.on_epoch = on_epoch
+    _resume(run)
+    s = run.speed
+    log(f"{run.name} n_blocks={n_blocks} seed={seed} recipe={recipe.name}: "
+        f"{count_parameters(run.model):,} parameters, {len(run.tr)} train / {len(run.va)} val "
+        f"images, device={run.device}, threads={torch.get_num_threads()}, bf16={s['bf16']}, "
+        f"channels_last={s['channels_last']}, compile={s['compile']}, tf32={s['tf32']}")
+    bar = _progress_bar(run, progress)
+    try:
+        for n, epoch in enumerate(range(run.start_epoch + 1, recipe.epochs + 1), start=1):
+            _end_of_epoch(run, epoch, _train_epoch(run, epoch, bar), bar)
+            if max_epochs is not None and n >= max_epochs and epoch < recipe.epochs:
+                return TrainResult(history=run.history, weights={},
+                                   summary={"stopped_after_epoch": epoch})
+    finally:
+        if bar is not None:
+            bar.close()
+    return _summary(run)

@@ -1,6 +1,6 @@
 # Everything computed from config lives here: validation, the study grid, wildcard constraints,
 # input functions and the list of final outputs. Rules never parse config themselves.
-import itertools
+import json
 import os
 import sys
 
@@ -8,12 +8,13 @@ sys.path.insert(0, workflow.basedir)
 from cifar_nets.config import ConfigError, load_schema, validate_config  # noqa: E402
 from cifar_nets.hardware import (  # noqa: E402
     GPU_JOB_THREADS,
-    cpu_threads_per_job,
+    cpu_thread_plan,
     gpu_resource_advice,
     local_gpu_count,
     training_on_gpu,
     usable_cpus,
 )
+from cifar_nets.seeds import is_target  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
 
 try:
@@ -50,20 +51,91 @@ wildcard_constraints:
     n_blocks=r"\d+",
     seed=r"\d+",
     split_seed=r"\d+",
+    round=r"\d+",
+
+
+# --------------------------------------------------------------------------- seeds
+
+# study.seeds is a list, or a precision target {min, max, step, target_halfwidth}: then seeds
+# come in rounds, one checkpoint per round (rules/seeds.smk, cifar_nets/seeds.py), and the
+# seeds of each (recipe, n_blocks) group are known only once its last round has run.
+SEED_TARGET = STUDY["seeds"] if is_target(STUDY["seeds"]) else None
+SEED_ROUND = "results/seeds/round{round}.json"
+
+
+def groups():
+    return [(r, n) for r in STUDY["recipes"] for n in STUDY["n_blocks"]]
+
+
+def _read_round(path):
+    with open(path) as fh:
+        decision = json.load(fh)
+    return decision, {(g["recipe"], g["n_blocks"]): g for g in decision["groups"]}
+
+
+def seeds_for_round(r):
+    """Seeds per group that round r evaluates: `min` in round 0, then what round r-1 decided.
+    Call from input functions only (it asks for round r-1's checkpoint)."""
+    if r == 0:
+        return {g: list(range(SEED_TARGET["min"])) for g in groups()}
+    _, prev = _read_round(checkpoints.seed_round.get(round=r - 1).output[0])
+    return {g: prev[g]["next_seeds"] for g in groups()}
+
+
+def last_round():
+    """The number of the round at which every group stopped (input functions only)."""
+    r = 0
+    while not _read_round(checkpoints.seed_round.get(round=r).output[0])[0]["done"]:
+        r += 1
+    return r
+
+
+def final_seeds():
+    """Seeds per group of the whole study: the list, or the seeds of the last round."""
+    if SEED_TARGET is None:
+        return {g: list(STUDY["seeds"]) for g in groups()}
+    _, last = _read_round(SEED_ROUND.format(round=last_round()))
+    return {g: last[g]["seeds"] for g in groups()}
+
+
+def known_seeds():
+    """Seeds per group as far as the rounds on disk say (never asks for a checkpoint)."""
+    if SEED_TARGET is None:
+        return final_seeds()
+    seeds, r = {g: list(range(SEED_TARGET["min"])) for g in groups()}, 0
+    while os.path.exists(SEED_ROUND.format(round=r)):
+        _, dec = _read_round(SEED_ROUND.format(round=r))
+        seeds = {g: dec[g]["next_seeds"] for g in groups()}
+        r += 1
+    return seeds
+
+
+def _runs(seeds_by_group):
+    return [
+        dict(recipe=r, block_type=b, n_blocks=n, seed=s)
+        for r, n in groups()
+        for b in STUDY["block_types"]
+        for s in seeds_by_group[(r, n)]
+    ]
 
 
 def study_runs():
-    """One dict per training job: the product of the study's axes."""
-    return [
-        dict(recipe=r, block_type=b, n_blocks=n, seed=s)
-        for r, n, b, s in itertools.product(
-            STUDY["recipes"], STUDY["n_blocks"], STUDY["block_types"], STUDY["seeds"]
-        )
-    ]
+    """One dict per training job of the whole study (input functions only when seeds come in
+    rounds)."""
+    return _runs(final_seeds())
 
 
 def run_files(pattern):
     return [pattern.format(**run) for run in study_runs()]
+
+
+def round_files(r, pattern):
+    return [pattern.format(**run) for run in _runs(seeds_for_round(r))]
+
+
+def seed_decision(wildcards):
+    """The last round's decision file, or nothing for a list of seeds."""
+    return [] if SEED_TARGET is None else [SEED_ROUND.format(round=last_round())]
 
 
 def split_seed(wildcards):
@@ -129,28 +201,39 @@ def train_gpu(wildcards):
 
 
 def pending_runs():
-    """Training runs without a train.json yet: the jobs that will compete for the cores."""
-    return sum(not os.path.exists(run_path("train.json").format(**run)) for run in study_runs())
+    """Training runs without a train.json yet, in study order: the jobs competing for cores."""
+    return [
+        run for run in _runs(known_seeds())
+        if not os.path.exists(run_path("train.json").format(**run))
+    ]
+
+
+def _cores():
+    return workflow._cores if isinstance(workflow._cores, int) else usable_cpus()
 
 
 def job_threads(wildcards):
-    """engine.threads, or for "auto": GPU_JOB_THREADS on a GPU; on the CPU the threads per job
-    that finish the pending runs soonest on the cores Snakemake was given (hardware.py)."""
+    """engine.threads, or for "auto": GPU_JOB_THREADS on a GPU; on the CPU the threads that
+    finish the pending training runs soonest on the cores Snakemake was given (hardware.py:
+    one per job when there are many, the last round's spare cores to its jobs)."""
     threads = config["engine"]["threads"]
     if threads != "auto":
         return threads
     if training_on_gpu_here():
         return GPU_JOB_THREADS
-    cores = workflow._cores if isinstance(workflow._cores, int) else usable_cpus()
-    return cpu_threads_per_job(cores, max(1, pending_runs()))
+    pending = pending_runs()
+    plan = cpu_thread_plan(_cores(), len(pending))
+    run = {k: (int(v) if k in ("n_blocks", "seed") else v) for k, v in dict(wildcards).items()}
+    return plan[pending.index(run)] if run in pending else plan[0]
 
 
 def group_runs(wildcards, pattern):
     """Files of every block type and seed of one (recipe, n_blocks) group."""
+    seeds = final_seeds()[(wildcards.recipe, int(wildcards.n_blocks))]
     return [
         pattern.format(recipe=wildcards.recipe, n_blocks=wildcards.n_blocks, block_type=b, seed=s)
         for b in STUDY["block_types"]
-        for s in STUDY["seeds"]
+        for s in seeds
     ]
 
 
@@ -187,7 +270,7 @@ def overview_figures():
 
 SUMMARY_TABLES = [
     f"results/summary/{name}.{ext}"
-    for name in ("runs", "seeds", "paired", "environments")
+    for name in ("runs", "seeds", "paired", "environments", "stopping")
     for ext in ("csv", "md")
 ]
 

@@ -9,6 +9,8 @@ rule download_cifar10:
     params:
         source=config["data"]["source"],
         md5=config["data"]["md5"],
+    conda:
+        "../envs/cifar-ablation.yaml"
     script:
         "../workflow_scripts/download.py"
 
@@ -26,6 +28,8 @@ rule prepare_cifar10:
         test_images=config["data"]["test_images"],
     resources:
         mem_mb=4000,
+    conda:
+        "../envs/cifar-ablation.yaml"
     script:
         "../workflow_scripts/prepare.py"
 
@@ -39,5 +43,7 @@ rule split:
         "logs/data/split-seed{split_seed}.log",
     params:
         train_fraction=config["split"]["train_fraction"],
+    conda:
+        "../envs/cifar-ablation.yaml"
     script:
         "../workflow_scripts/split.py"

@@ -19,5 +19,7 @@ rule evaluate:
     threads: job_threads
     resources:
         mem_mb=4000,
+    conda:
+        "../envs/cifar-ablation.yaml"
     script:
         "../workflow_scripts/evaluate.py"

@@ -10,6 +10,8 @@ rule figure_samples:
         "logs/figures/sample_images.log",
     params:
         per_class=config["report"]["sample_images_per_class"],
+    conda:
+        "../envs/cifar-ablation.yaml"
     script:
         "../workflow_scripts/figure_samples.py"
 
@@ -22,13 +24,20 @@ rule figures_group:
         pairs=lambda wildcards: group_runs(wildcards, run_path("confused_pairs.csv")),
     output:
         [
-            report(f"results/figures/{{recipe}}/n{{n_blocks}}/{name}.png", category="Runs")
+            report(
+                f"results/figures/{{recipe}}/n{{n_blocks}}/{name}.png",
+                caption="../report/group_figure.rst",
+                category="Per-run",
+                subcategory="{recipe} recipe, {n_blocks} blocks",
+            )
             for name in GROUP_FIGURES
         ],
     log:
         "logs/figures/{recipe}/n{n_blocks}.log",
     params:
         top=config["report"]["top_confused_pairs"],
+    conda:
+        "../envs/cifar-ablation.yaml"
     script:
         "../workflow_scripts/figures_group.py"
 
@@ -37,8 +46,13 @@ rule figures_overview:
     input:
         runs="results/summary/runs.csv",
     output:
-        [report(path, category="Study") for path in overview_figures()],
+        [
+            report(path, caption="../report/overview_figure.rst", category="Overview")
+            for path in overview_figures()
+        ],
     log:
         "logs/figures/overview.log",
+    conda:
+        "../envs/cifar-ablation.yaml"
     script:
         "../workflow_scripts/figures_overview.py"

@@ -10,16 +10,23 @@ rule report:
         samples="results/figures/sample_images.png",
         overview=overview_figures(),
         groups=group_figures(),
-        pairs=run_files(run_path("confused_pairs.csv")),
+        stopping="results/summary/stopping.csv",
+        pairs=lambda wildcards: run_files(run_path("confused_pairs.csv")),
     output:
-        "results/report.html",
+        report(
+            "results/report.html",
+            caption="../report/study_report.rst",
+            category="Conclusions",
+        ),
     log:
         "logs/report/report.log",
     params:
         config=config,
         study=STUDY,
-        runs=study_runs(),  # the (recipe, block_type, n_blocks, seed) of each input.pairs file, in order
+        runs=lambda wildcards: study_runs(),  # the run of each input.pairs file, in order
         groups=group_figure_entries(),  # the keys of each input.groups figure, in order
         data_label=config["data"]["label"],
+    conda:
+        "../envs/cifar-ablation.yaml"
     script:
         "../workflow_scripts/report.py"

@@ -3,13 +3,23 @@
 
 rule summarize:
     input:
-        train=run_files(run_path("train.json")),
-        metrics=run_files(run_path("metrics.json")),
+        train=lambda wildcards: run_files(run_path("train.json")),
+        metrics=lambda wildcards: run_files(run_path("metrics.json")),
+        rounds=seed_decision,
     output:
-        SUMMARY_TABLES,
+        [
+            report(path, caption="../report/summary_table.rst", category="Overview",
+                   subcategory="Summary tables")
+            if path.endswith(".csv")
+            else path
+            for path in SUMMARY_TABLES
+        ],
     log:
         "logs/summary/summarize.log",
     params:
         data_label=config["data"]["label"],
+        target=SEED_TARGET,
+    conda:
+        "../envs/cifar-ablation.yaml"
     script:
         "../workflow_scripts/summarize.py"

@@ -18,9 +18,12 @@ rule train:
         engine=numeric_engine(),
         checkpoint=checkpoint_path(),
         slot_dir=SLOT_DIR,
+        tensorboard=f"logs/tensorboard/{RUN}",  # live curves, when logging.tensorboard is on
     threads: job_threads
     resources:
         gpu=train_gpu,
         mem_mb=6000,
+    conda:
+        "../envs/cifar-ablation.yaml"
     script:
         "../workflow_scripts/train.py"

@@ -3,24 +3,21 @@
 Everything here runs on a CPU: slots are claimed with `engine.device: cpu` and explicit GPU
 ids, CUDA counts come from fakes, and a compile failure is forced.
 """
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from cifar_nets import hardware, slots
+from cifar_nets import hardware
 from cifar_nets.slots import claim_device, claim_slot
-from cifar_nets.train import (EngineOptions, Recipe, augment_batch, cuda_has_native_bf16,
-                              draw_augmentation, train_run)
-from workflow_helpers import ROOT, snakemake, tiny_config
+from cifar_nets.train import augment_batch, cuda_has_native_bf16, draw_augmentation, train_run
+from workflow_helpers import ROOT, engine
+from workflow_helpers import recipe as Recipe
 
 HOLDER = """
 import sys, time
@@ -145,14 +142,15 @@ def test_usable_cpus_without_sched_getaffinity(monkeypatch):
     assert hardware.job_threads(4) == 4 and hardware.job_threads(64) == 10
 
 
-def test_threads_per_cpu_job_fill_the_cores():
-    alpha = hardware.THREAD_SCALING_ALPHA
-    assert hardware.cpu_threads_per_job(16, 210, alpha) == 1     # many runs: a core each
-    assert hardware.cpu_threads_per_job(16, 3, alpha) == 5       # few runs: spare cores as threads
-    assert hardware.cpu_threads_per_job(16, 1, alpha) == 16
-    assert hardware.cpu_threads_per_job(2, 2, alpha) == 1
-    # with perfect thread scaling nothing is gained by splitting; ties go to fewer threads
-    assert hardware.cpu_threads_per_job(4, 4, 1.0) == 1
+@pytest.mark.parametrize("alpha", [0.2, hardware.THREAD_SCALING_ALPHA, 0.95])  # the measured range
+def test_threads_fill_the_cores_and_the_last_round_gets_the_spare_ones(alpha):
+    plan = hardware.cpu_thread_plan
+    assert plan(2, 3, alpha) == [1, 1, 2]                 # the default study on 2 cores
+    assert plan(16, 210, alpha) == [1] * 208 + [8, 8]     # many runs: a core each
+    assert plan(16, 32, alpha) == [1] * 32                # full rounds: nothing spare
+    assert min(plan(16, 3, alpha)) >= 5                   # few runs: the cores spread over them
+    assert plan(16, 1, alpha) == [16] and plan(2, 1, alpha) == [2]
+    assert plan(4, 4, 1.0) == [1, 1, 1, 1]                # perfect scaling: ties go to fewer threads
 
 
 def test_training_on_gpu_decision():
@@ -200,12 +198,13 @@ def tiny():
 def test_a_failing_compile_falls_back_to_eager(tiny, monkeypatch):
     """compile: true where compiling fails: one log line, the run trains, and it trains exactly
     what an eager run trains (the failed first step leaves no trace)."""
-    opts = dict(device="cpu", channels_last=False, bf16=False, train_eval_subset=None)
+    opts = dict(device="cpu", channels_last=False, bf16=False, train_eval_subset=0)
     recipe = Recipe(epochs=2, batch_size=25, lr=3e-3, augment=True)
 
     def go(compile, logs):
         return train_run(*tiny, block_type="res", n_blocks=1, seed=3, recipe=recipe,
-                         options=EngineOptions(compile=compile, **opts), log=logs.append,
+                         options=engine(compile=compile, **opts), n_hidden=32, n_hidden_fc=32,
+                         log=logs.append,
                          progress=False)
 
     eager = go(False, [])
@@ -219,63 +218,29 @@ def test_a_failing_compile_falls_back_to_eager(tiny, monkeypatch):
 
 
 def test_compile_is_in_the_checkpoint_fingerprint(tiny, tmp_path, monkeypatch):
-    opts = dict(device="cpu", channels_last=False, bf16=False, train_eval_subset=None)
+    opts = dict(device="cpu", channels_last=False, bf16=False, train_eval_subset=0)
     ckpt = tmp_path / "c.pt"
     kw = dict(block_type="conv", n_blocks=1, seed=1, recipe=Recipe(epochs=2, batch_size=50),
-              checkpoint=ckpt, progress=False)
-    train_run(*tiny, options=EngineOptions(compile=False, **opts), max_epochs=1,
+              checkpoint=ckpt, progress=False, n_hidden=32, n_hidden_fc=32)
+    train_run(*tiny, options=engine(compile=False, **opts), max_epochs=1,
               log=lambda m: None, **kw)
     logs = []
     monkeypatch.setenv("CIFAR_ABLATION_FAULT", "compile_fail")   # no compiler needed
-    train_run(*tiny, options=EngineOptions(compile=True, **opts), log=logs.append, **kw)
+    train_run(*tiny, options=engine(compile=True, **opts), log=logs.append, **kw)
     assert any("belongs to different settings" in m for m in logs)
 
 
 def test_provenance_in_a_run_summary(tiny):
     res = train_run(*tiny, block_type="conv", n_blocks=1, seed=0,
                     recipe=Recipe(epochs=1, batch_size=50),
-                    options=EngineOptions(device="cpu", train_eval_subset=None),
-                    log=lambda m: None, progress=False)
+                    options=engine(device="cpu", train_eval_subset=0), n_hidden=32,
+                    n_hidden_fc=32, log=lambda m: None, progress=False)
     s = res.summary
     for key in ("host", "device_name", "torch", "cuda", "cudnn", "threads", "bf16",
                 "channels_last", "compile", "tf32", "cudnn_benchmark", "platform"):
         assert key in s, key
     assert s["device_name"] == hardware.device_name(torch.device("cpu")) and s["torch"] == torch.__version__
     assert s["tf32"] is False and s["cudnn_benchmark"] is False
-
-
-def _log_span(path: Path) -> tuple[datetime, datetime]:
-    stamps = [datetime.strptime(ln[1:24], "%Y-%m-%d %H:%M:%S.%f")
-              for ln in path.read_text().splitlines() if ln.startswith("[20")]
-    return stamps[0], stamps[-1]
-
-
-@pytest.mark.workflow
-def test_cpu_training_jobs_run_side_by_side_with_slots(tmp_path):
-    """--resources gpu=1 on a CPU host: training jobs still overlap (their logs say so), each
-    holds its own slot, and train.json / metrics.json / the report record where they ran."""
-    cfg = tiny_config(tmp_path, epochs=3,
-                      engine={"device": "cpu", "gpus": [0, 1], "threads": "auto"})
-    snakemake(tmp_path, "--configfile", str(cfg), "--cores", "2", "--resources", "gpu=1")
-    runs = {bt: tmp_path / f"results/runs/notebook/{bt}/n6/seed0" for bt in ("conv", "res", "skip")}
-    spans = {bt: _log_span(tmp_path / f"logs/train/notebook/{bt}/n6/seed0.log") for bt in runs}
-    overlapping = [(a, b) for a in spans for b in spans if a < b
-                   and spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]]
-    assert overlapping, f"no two training jobs overlapped: {spans}"
-    summaries = {bt: json.loads((p / "train.json").read_text()) for bt, p in runs.items()}
-    for a, b in overlapping:   # jobs that ran at the same time held different slots
-        assert summaries[a]["gpu_slot"] != summaries[b]["gpu_slot"]
-    for s in summaries.values():
-        assert s["gpu_slot"] in ("gpu0.0", "gpu1.0") and s["cuda_visible_devices"] is None
-        assert s["threads"] == 1    # 3 runs on 2 cores: one thread each (hardware.cpu_threads_per_job)
-        for key in ("host", "device_name", "torch", "cuda", "cudnn", "bf16", "compile", "tf32"):
-            assert key in s, key
-    metrics = json.loads((runs["res"] / "metrics.json").read_text())
-    assert {"host", "device_name", "torch", "eval_bf16", "eval_channels_last"} <= set(metrics)
-    envs = (tmp_path / "results/summary/environments.csv").read_text()
-    assert "train" in envs and "evaluate" in envs and "gpu0.0" in envs
-    html = (tmp_path / "results/report.html").read_text()
-    assert "Where the runs ran" in html and "Environment of the report node" in html
 
 
 def test_gpu_resource_advice_names_the_slot_count():

@@ -23,7 +23,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
+
 from collections import Counter
 from itertools import product
 from pathlib import Path
@@ -36,10 +36,13 @@ import torch
 import yaml
 
 import cifar_factory as cf
-from workflow_helpers import ROOT, snakemake_cmd
+from workflow_helpers import (ROOT, job_env, kill_group, planned_jobs, snakemake,  # noqa: F401
+                              start_snakemake, wait_for)
 from cifar_nets import faults
 from cifar_nets import train as engine
-from cifar_nets.train import EngineOptions, Recipe, TrainingDiverged, train_run
+from cifar_nets.train import TrainingDiverged, train_run
+from workflow_helpers import engine as engine_options
+from workflow_helpers import recipe
 
 pytestmark = pytest.mark.faults
 
@@ -56,54 +59,6 @@ KILL_TARGETS = [f"results/runs/{RUN.format(bt)}/metrics.json" for bt in KILL_BLO
 
 # --------------------------------------------------------------------------- helpers
 
-def job_env(fault=None):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env.pop(faults.ENV, None)
-    if fault:
-        env[faults.ENV] = fault
-    return env
-
-
-def snakemake(workdir, *args, fault=None, ok=None, timeout=300):
-    """Run snakemake; `ok=True` / `ok=False` asserts that it succeeds / fails."""
-    proc = subprocess.run(snakemake_cmd(*args), cwd=workdir, capture_output=True, text=True,
-                          timeout=timeout, env=job_env(fault))
-    r = SimpleNamespace(rc=proc.returncode, out=proc.stdout + proc.stderr)
-    if ok is not None and (r.rc == 0) != ok:
-        raise AssertionError(f"snakemake {' '.join(args)} (fault {fault}) exited {r.rc}:\n{r.out[-5000:]}")
-    return r
-
-
-def start_snakemake(workdir, *args, fault=None):
-    """Snakemake in its own session (process group), so the test can freeze or kill all of it."""
-    out = open(Path(workdir) / f"snakemake-{time.monotonic_ns()}.out", "w")
-    proc = subprocess.Popen(snakemake_cmd(*args), cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
-                            env=job_env(fault), start_new_session=True)
-    proc.out_file = out
-    return proc
-
-
-def kill_group(proc):
-    """SIGKILL the process group of a `start_snakemake` run (while its leader is not yet reaped,
-    so the group id cannot have been reused)."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    proc.out_file.close()
-
-
-def wait_for(condition, proc, what, timeout=180):
-    t0 = time.monotonic()
-    while not condition():
-        if proc.poll() is not None:
-            proc.out_file.flush()
-            raise AssertionError(f"snakemake exited ({proc.returncode}) before {what}:\n"
-                                 + Path(proc.out_file.name).read_text()[-4000:])
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def write_config(wd, *, blocks=("res",), epochs=2, archive=None, md5=None, data=None):
     """A config for a tiny study (n_blocks 1, seed 0) on a 120/30-image archive (made if not given)."""
     if archive is None:
@@ -119,12 +74,6 @@ def write_config(wd, *, blocks=("res",), epochs=2, archive=None, md5=None, data=
     path = wd / "test_config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
-
-
-def planned_jobs(out) -> dict:
-    """The 'Job stats' table Snakemake prints before it starts: rule -> number of jobs."""
-    m = re.search(r"Job stats:\njob\s+count\n[- ]+\n(.*?)\ntotal\s+\d+", out, re.S)
-    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", m.group(1), re.M)} if m else {}
 
 
 def finished_jobs(out) -> Counter:
@@ -198,7 +147,7 @@ def uninterrupted(tmp_path_factory):
                  first, "a training job started")
         os.killpg(first.pid, signal.SIGSTOP)
         try:
-            second = snakemake(wd, *args)
+            second = snakemake(wd, *args, ok=None)
             frozen = first.poll() is None
         finally:
             os.killpg(first.pid, signal.SIGCONT)
@@ -401,8 +350,8 @@ BAD_CONFIGS = [
     ("recipes: {notebook: {epochs: ten}}", r"recipes\.notebook\.epochs: 'ten' is not of type 'integer'"),
     ("recipes: {notebook: {bacth_size: 8}}", r"recipes\.notebook\.bacth_size: unknown key \(allowed "
                                              r"here: augment, batch_size, .*\) - misspelled\?"),
-    ("studdy: {seeds: [0, 1]}", r"studdy: unknown key \(allowed here: data, engine, model, recipes, "
-                                r"report, split, study\) - misspelled\?"),
+    ("studdy: {seeds: [0, 1]}", r"studdy: unknown key \(allowed here: data, engine, logging, model, "
+                                r"recipes, report, split, study\) - misspelled\?"),
     ("engine: {thread: 2}", r"engine\.thread: unknown key \(allowed here: .*, threads, .*\)"),
     ("model: {n_hiden: 16}", r"model\.n_hiden: unknown key \(allowed here: n_hidden, n_hidden_fc\)"),
     ("split: {train_fraction: 0}", r"split\.train_fraction: 0 is less than or equal to the minimum of 0"),
@@ -416,6 +365,14 @@ BAD_CONFIGS = [
                                     r"recipes: notebook, modern\)"),
     ("--config study={block_types: [conv, dense]}", r"study\.block_types\.1: 'dense' is not one of "
                                                     r"\['conv', 'res', 'skip'\]"),
+    ("model: {n_hidden: 33}", r"model\.n_hidden: 33 is odd, but SkipBlock \(block type 'skip'\) needs "
+                              r"an even width"),
+    ("engine: {runs_per_gpu: 0}", r"engine\.runs_per_gpu: 0 is less than the minimum of 1"),
+    ("engine: {gpus: [0, 0]}", r"engine\.gpus: \[0, 0\] has non-unique elements"),
+    ("study: {seeds: {min: 1, max: 4, step: 1, target_halfwidth: 1.0}}",
+     r"study\.seeds\.min: 1 is less than the minimum of 2"),
+    ("study: {seeds: {min: 4, max: 3, step: 1, target_halfwidth: 1.0}}",
+     r"study\.seeds\.max: 3 is below study\.seeds\.min 4"),
 ]
 
 
@@ -464,9 +421,8 @@ def tiny():
 def train_tiny(tiny, **kw):
     x, y, tr, va = tiny
     return train_run(x, y, tr, va, block_type="res", n_blocks=1, seed=0,
-                     recipe=Recipe(epochs=2, batch_size=32, lr=3e-3),
-                     options=EngineOptions(**{k: v for k, v in FP32.items() if k != "threads"}),
-                     log=lambda m: None, progress=False, **kw)
+                     recipe=recipe(epochs=2, batch_size=32, lr=3e-3), options=engine_options(**FP32),
+                     n_hidden=32, n_hidden_fc=32, log=lambda m: None, progress=False, **kw)
 
 
 def test_fault_hooks_are_inert_unless_asked_for(monkeypatch):
@@ -542,7 +498,7 @@ print("JOBS:" + json.dumps(jobs))
 
 @pytest.mark.parametrize("reseed", [False, True], ids=["shared-split", "split-per-seed"])
 def test_no_two_jobs_of_the_sweep_grid_write_the_same_file(tmp_path, reseed):
-    """Every job of the README's sweep grid (210 training runs) with the files it writes, taken
+    """Every job of the sweep grid of docs/configuration.md (210 training runs) with the files it writes, taken
     from Snakemake's own DAG: outputs, logs and the training checkpoint never coincide."""
     grid = dict(block_types=["conv", "res", "skip"], n_blocks=[0, 2, 4, 6, 8, 12, 16],
                 seeds=[0, 1, 2, 3, 4], recipes=["notebook", "modern"])

@@ -315,14 +315,16 @@ def test_report_missing_figure_raises(tmp_path):
 def test_dataframe_to_markdown_exact():
     df = pd.DataFrame({"model": ["Custom_ConvNet", "a|b"], "n_blocks": [2, 4],
                        "test_acc": [71.4823, np.nan], "ok": [True, False]})
-    assert dataframe_to_markdown(df) == (
-        "| model | n_blocks | test_acc | ok |\n"
-        "| --- | ---: | ---: | --- |\n"
-        "| Custom_ConvNet | 2 | 71.48 | True |\n"
-        "| a\\|b | 4 |  | False |\n"
-    )
-    assert dataframe_to_markdown(df[["test_acc"]].iloc[:1], floatfmt=".1f") == (
-        "| test_acc |\n| ---: |\n| 71.5 |\n")
+    lines = dataframe_to_markdown(df).splitlines()
+    cells = [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines]
+    assert cells[0] == ["model", "n_blocks", "test_acc", "ok"]
+    aligns = lines[1].strip("|").split("|")
+    assert [a.startswith(":") for a in aligns] == [True, False, False, True]   # text left
+    assert [a.endswith(":") for a in aligns] == [False, True, True, False]     # numbers right
+    assert cells[2] == ["Custom_ConvNet", "2", "71.48", "True"]
+    assert lines[3].startswith("| a\\|b ") and cells[3][-2:] == ["", "False"]  # pipe escaped, NaN empty
+    one = dataframe_to_markdown(df[["test_acc"]].iloc[:1], floatfmt=".1f").splitlines()
+    assert len(one) == 3 and "71.5" in one[2] and one[1].endswith(":|")
 
 
 def test_environment_info_keys():

@@ -5,11 +5,12 @@ import pytest
 import torch
 
 from cifar_factory import expected_arrays
-from cifar_nets.train import (EngineOptions, Recipe, TrainingDiverged, augment_batch,
-                              load_checkpoint, train_run)
+from cifar_nets.train import (EngineOptions, TrainingDiverged, augment_batch, load_checkpoint,
+                              train_run)
+from workflow_helpers import engine
+from workflow_helpers import recipe as Recipe
 
-FP32 = EngineOptions(device="cpu", channels_last=False, bf16=False, compile=False,
-                     train_eval_subset=None)
+FP32 = engine(device="cpu", channels_last=False, bf16=False, compile=False, train_eval_subset=0)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def run(tiny, epochs=3, **kw):
     kw.setdefault("options", FP32)
     return train_run(x, y, tr, va, block_type=kw.pop("block_type", "res"), n_blocks=2, seed=7,
                      recipe=kw.pop("recipe", Recipe(epochs=epochs, batch_size=32, lr=3e-3)),
-                     log=lambda m: None, progress=False, **kw)
+                     n_hidden=32, n_hidden_fc=32, log=lambda m: None, progress=False, **kw)
 
 
 def test_loss_falls_and_accuracy_beats_chance(tiny):
@@ -55,7 +56,8 @@ def test_resume_after_kill_equals_uninterrupted(tiny, tmp_path):
     logs = []
     resumed = train_run(*tiny, block_type="res", n_blocks=2, seed=7,
                         recipe=Recipe(epochs=4, batch_size=32, lr=3e-3), options=FP32,
-                        checkpoint=ckpt, log=logs.append, progress=False)
+                        n_hidden=32, n_hidden_fc=32, checkpoint=ckpt, log=logs.append,
+                        progress=False)
     assert any("resumed" in m and "epoch 2" in m for m in logs)
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
     assert [h["val_acc"] for h in resumed.history] == [h["val_acc"] for h in full.history]
@@ -64,7 +66,7 @@ def test_resume_after_kill_equals_uninterrupted(tiny, tmp_path):
 
 
 def test_resume_with_augmentation_and_schedule_is_exact(tiny, tmp_path):
-    recipe = Recipe(name="modern", epochs=3, batch_size=32, lr=2e-3, optimizer="adamw",
+    recipe = Recipe("modern", epochs=3, batch_size=32, lr=2e-3, optimizer="adamw",
                     weight_decay=0.05, schedule="cosine", warmup_epochs=1, label_smoothing=0.1,
                     augment=True)
     full = run(tiny, recipe=recipe)
@@ -148,8 +150,8 @@ def test_terminal_cli_trains_and_writes_outputs(tiny, tmp_path):
 def test_bf16_auto_follows_the_cpu(monkeypatch, has_bf16):
     import cifar_nets.train as train
     monkeypatch.setattr(train, "cpu_has_bf16", lambda: has_bf16)
-    auto = train.resolve_options(EngineOptions(device="cpu"), torch.device("cpu"))
+    auto = train.resolve_options(engine(device="cpu"), torch.device("cpu"))
     assert auto["bf16"] is has_bf16
     assert auto["channels_last"] is True and auto["compile"] is False
-    forced = train.resolve_options(EngineOptions(device="cpu", bf16=False), torch.device("cpu"))
+    forced = train.resolve_options(engine(device="cpu", bf16=False), torch.device("cpu"))
     assert forced["bf16"] is False

@@ -1,11 +1,15 @@
 """The real Snakemake workflow, end to end, on a tiny archive in the official format."""
 import json
+import os
 import re
+import zipfile
+from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from workflow_helpers import ROOT, snakemake, tiny_config  # noqa: F401 - ROOT kept for importers
+from workflow_helpers import ROOT, planned_jobs, snakemake, tiny_config
 
 BLOCKS = ["conv", "res", "skip"]
 
@@ -13,7 +17,8 @@ BLOCKS = ["conv", "res", "skip"]
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wf")
-    cfg = tiny_config(tmp)
+    # on the CPU with two "GPU" ids: jobs claim and record device slots (tests/test_devices.py)
+    cfg = tiny_config(tmp, engine={"device": "cpu", "gpus": [0, 1], "threads": "auto"})
     proc = snakemake(tmp, "--configfile", str(cfg), "--cores", "2", "--resources", "gpu=1")
     return tmp, proc
 
@@ -56,7 +61,7 @@ def test_summary_table_has_a_row_per_run_with_the_named_columns(finished_run):
         cm = pd.read_csv(tmp / f"results/runs/notebook/{r.block_type}/n6/seed0/confusion.csv", index_col=0)
         assert cm.to_numpy().sum() == 30 and 100 * cm.to_numpy().trace() / 30 == pytest.approx(r.test_acc)
     md = (tmp / "results/summary/runs.md").read_text()
-    assert "| Custom_ResNet |" in md
+    assert re.search(r"^\| notebook +\| Custom_ResNet +\| res ", md, re.M), md
 
 
 @pytest.mark.workflow
@@ -102,34 +107,13 @@ def test_reseeded_split_makes_one_split_per_seed(tmp_path):
 
 
 @pytest.mark.workflow
-@pytest.mark.parametrize("override,key", [
-    ("study={block_types: [dense], n_blocks: [6], seeds: [0], recipes: [notebook]}", "study.block_types"),
-    ("recipes={notebook: {epochs: 0, batch_size: 16, lr: 0.001}}", "recipes.notebook.epochs"),
-    ("recipes={notebook: {epoch: 3, epochs: 2, batch_size: 16, lr: 0.001}}", "recipes.notebook.epoch"),
-    ("recipes={notebook: {epochs: 2, batch_size: 1000, lr: 0.001}}", "recipes.notebook.batch_size"),
-    ("model={n_hidden: 33}", "model.n_hidden"),
-    ("split={train_fraction: 1.5}", "split.train_fraction"),
-    ("study={block_types: [res], n_blocks: [6], seeds: [0], recipes: [fancy]}", "study.recipes"),
-])
-def test_bad_config_stops_before_any_job_and_names_the_key(tmp_path, override, key):
+def test_lint_gives_no_advice(tmp_path):
+    """snakemake --lint: no warnings (every rule that runs code has its conda environment)."""
     cfg = tiny_config(tmp_path)
-    extra = tmp_path / "bad.yaml"
-    extra.write_text(override.replace("=", ": ", 1) + "\n")
-    proc = snakemake(tmp_path, "--configfile", str(cfg), str(extra), "--cores", "1", check=False)
-    assert proc.returncode != 0
+    proc = snakemake(tmp_path, "--configfile", str(cfg), "--lint", ok=None)
     out = proc.stdout + proc.stderr
-    assert f"config error: {key}" in out, out[-2000:]
-    assert not (tmp_path / "results").exists()
-
-
-@pytest.mark.workflow
-def test_lint_reports_only_environment_advice(tmp_path):
-    cfg = tiny_config(tmp_path)
-    proc = snakemake(tmp_path, "--configfile", str(cfg), "--lint", check=False)
-    out = proc.stdout + proc.stderr
-    advice = re.findall(r"^\s{4}\* (.+)$", out, flags=re.M)
-    unexpected = [a for a in advice if "conda" not in a.lower() and "container" not in a.lower()]
-    assert unexpected == [], out
+    assert re.findall(r"^\s{4}\* (.+)$", out, flags=re.M) == [], out
+    assert "Congratulations, your workflow is in a good condition!" in out
 
 
 @pytest.mark.workflow
@@ -142,3 +126,130 @@ def test_full_grid_preset_lists_every_job(tmp_path, repo_root):
     assert int(jobs["evaluate"]) == 210
     assert int(jobs["figures_group"]) == 7 * 2
     assert int(jobs["figures_overview"]) == 1
+
+
+# --------------------------------------------------------------------------- what a change reruns
+
+@pytest.fixture(scope="module")
+def two_recipes(tmp_path_factory):
+    """A finished tiny study with both recipes (ResNet only, 1 epoch): 2 training runs."""
+    tmp = tmp_path_factory.mktemp("reruns")
+    cfg = tiny_config(tmp, epochs=1, block_types=["res"], n_blocks=[6], seeds=[0],
+                      recipes=["notebook", "modern"])
+    snakemake(tmp, "--configfile", str(cfg), "--cores", "2")
+    return tmp, cfg
+
+
+KNOBS = [
+    # (YAML merged over the finished study's config, training jobs it schedules)
+    ("engine: {threads: 2}", 0),
+    ("engine: {eval_batch_size: 7}", 0),
+    ("engine: {checkpoint_every: 3}", 0),
+    ("engine: {gpus: [0, 1], runs_per_gpu: 2}", 0),
+    ("report: {top_confused_pairs: 3, sample_images_per_class: 2}", 0),
+    ("recipes: {modern: {lr: 0.01}}", 1),            # only the modern run
+    ("recipes: {notebook: {dropout: 0.3}}", 1),      # only the notebook run
+    ("engine: {bf16: true}", 2),
+    ("engine: {channels_last: false}", 2),
+    ("engine: {compile: true}", 2),
+    ("engine: {tf32: true}", 2),
+    ("model: {n_hidden_fc: 16}", 2),
+    ("split: {seed: 7}", 2),
+]
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("change,trains", KNOBS, ids=[k for k, _ in KNOBS])
+def test_a_change_reruns_exactly_the_runs_it_can_affect(two_recipes, change, trains):
+    tmp, cfg = two_recipes
+    extra = tmp / "change.yaml"
+    extra.write_text(change + "\n")
+    proc = snakemake(tmp, "--configfile", str(cfg), str(extra), "-n", "--cores", "2")
+    jobs = planned_jobs(proc.out)
+    assert jobs.get("train", 0) == trains, proc.out[-3000:]
+    assert jobs.get("evaluate", 0) == trains, proc.out[-3000:]
+    if "recipes:" in change:
+        recipe = change.split("{")[1].split(":")[0].strip()
+        assert f"recipe={recipe}" in proc.out and proc.out.count("rule train:") == 1
+
+
+@pytest.mark.workflow
+def test_the_cli_trains_what_the_workflow_trains(finished_run):
+    """python -m cifar_nets with the workflow's config file trains the identical run."""
+    import subprocess
+    import sys
+    tmp, _ = finished_run
+    out = tmp / "cli_res"
+    subprocess.run([sys.executable, "-m", "cifar_nets", "--configfile", str(tmp / "test_config.yaml"),
+                    "--data", str(tmp / "results/data/cifar10.npz"),
+                    "--split", str(tmp / "results/data/split-seed42.npz"), "--block-type", "res",
+                    "--threads", "1", "--out", str(out)], cwd=ROOT, check=True, capture_output=True,
+                   env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
+    cli = pd.read_csv(out / "history.csv")
+    wf = pd.read_csv(tmp / "results/runs/notebook/res/n6/seed0/history.csv")
+    for col in ("train_loss", "train_acc", "val_acc", "lr"):
+        assert list(cli[col]) == list(wf[col]), col
+    cli_json = json.loads((out / "train.json").read_text())
+    wf_json = json.loads((tmp / "results/runs/notebook/res/n6/seed0/train.json").read_text())
+    for key in ("parameters", "best_val_acc", "best_epoch", "bf16", "channels_last", "compile", "recipe"):
+        assert cli_json[key] == wf_json[key], key
+
+
+# --------------------------------------------------------------------------- filling the machine
+
+def _log_span(path: Path) -> tuple[datetime, datetime]:
+    stamps = [datetime.strptime(ln[1:24], "%Y-%m-%d %H:%M:%S.%f")
+              for ln in path.read_text().splitlines() if ln.startswith("[20")]
+    return stamps[0], stamps[-1]
+
+
+@pytest.mark.workflow
+def test_cpu_training_jobs_run_side_by_side_with_slots(finished_run):
+    """--resources gpu=1 on a CPU host: training jobs still overlap (their logs say so), each
+    holds its own slot, and train.json / metrics.json / the report record where they ran."""
+    tmp_path, _ = finished_run
+    runs = {bt: tmp_path / f"results/runs/notebook/{bt}/n6/seed0" for bt in ("conv", "res", "skip")}
+    spans = {bt: _log_span(tmp_path / f"logs/train/notebook/{bt}/n6/seed0.log") for bt in runs}
+    overlapping = [(a, b) for a in spans for b in spans if a < b
+                   and spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]]
+    assert overlapping, f"no two training jobs overlapped: {spans}"
+    summaries = {bt: json.loads((p / "train.json").read_text()) for bt, p in runs.items()}
+    for a, b in overlapping:   # jobs that ran at the same time held different slots
+        assert summaries[a]["gpu_slot"] != summaries[b]["gpu_slot"]
+    for s in summaries.values():
+        assert s["gpu_slot"] in ("gpu0.0", "gpu1.0") and s["cuda_visible_devices"] is None
+        # 3 runs on 2 cores: one thread each, two threads for the run of the last round
+        assert s["threads"] == (2 if s["block_type"] == "skip" else 1)
+        for key in ("host", "device_name", "torch", "cuda", "cudnn", "bf16", "compile", "tf32"):
+            assert key in s, key
+    metrics = json.loads((runs["res"] / "metrics.json").read_text())
+    assert {"host", "device_name", "torch", "eval_bf16", "eval_channels_last"} <= set(metrics)
+    envs = (tmp_path / "results/summary/environments.csv").read_text()
+    assert "train" in envs and "evaluate" in envs and "gpu0.0" in envs
+    html = (tmp_path / "results/report.html").read_text()
+    assert "Where the runs ran" in html and "Environment of the report node" in html
+
+
+# --------------------------------------------------------------------------- Snakemake's report
+
+@pytest.mark.workflow
+def test_snakemakes_own_report_carries_the_study(finished_run):
+    tmp_path, _ = finished_run
+    cfg = tmp_path / "test_config.yaml"
+    snakemake(tmp_path, "--configfile", str(cfg), "--report", "report.zip", timeout=600)
+    with zipfile.ZipFile(tmp_path / "report.zip") as z:
+        names = z.namelist()
+        texts = {n: z.read(n) for n in names}
+    def has(name):   # Snakemake keeps each file under report/data/raw/<hash>/<its name>
+        return [n for n in names if "/data/raw/" in n and n.endswith("/" + name)]
+    for name in ("report.html", "runs.csv", "seeds.csv", "paired.csv", "stopping.csv",
+                 "environments.csv", "sample_images.png", "accuracy_curves.png",
+                 "test_accuracy_by_model.png", "confusion_res.png", "confused_pairs_skip.png"):
+        assert len(has(name)) == 1, (name, names)
+    study = texts[has("report.html")[0]].decode()
+    assert "Answer at a glance" in study and "Custom_ResNet" in study
+    index = texts["report/report.html"].decode(errors="replace")
+    for category in ("Conclusions", "Overview", "Per-run", "Data"):
+        assert category in index, category
+    assert "self-contained report: the answer at a glance" in index    # a caption
+    assert json.dumps("Summary tables")[1:-1] in index

@@ -1,10 +1,15 @@
 """Shared by the workflow tests: run Snakemake on the real Snakefile, and a tiny study config."""
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
+
+from cifar_nets import faults
 
 from cifar_factory import write_cifar_archive
 
@@ -16,13 +21,65 @@ def snakemake_cmd(*args):
     return [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), *args]
 
 
-def snakemake(workdir, *args, check=True, timeout=900, env=None):
+def job_env(fault=None, env=None):
+    """The environment of a test's Snakemake: one OpenMP thread, and the fault (cifar_nets/faults.py)
+    asked for, or none."""
     env = dict(os.environ if env is None else env, OMP_NUM_THREADS="1")
+    env.pop(faults.ENV, None)
+    if fault:
+        env[faults.ENV] = fault
+    return env
+
+
+def snakemake(workdir, *args, ok=True, fault=None, timeout=900, env=None):
+    """Run snakemake on the project's Snakefile in `workdir`. `ok=True` / `ok=False` asserts that
+    it succeeds / fails, `ok=None` asserts nothing. The result has `.rc` and `.out` (stdout and
+    stderr together) beside subprocess's fields."""
     proc = subprocess.run(snakemake_cmd(*args), cwd=workdir, capture_output=True, text=True,
-                          timeout=timeout, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+                          timeout=timeout, env=job_env(fault, env))
+    proc.rc, proc.out = proc.returncode, proc.stdout + proc.stderr
+    if ok is not None and (proc.rc == 0) != ok:
+        raise AssertionError(f"snakemake {' '.join(args)} (fault {fault}) exited {proc.rc}:\n"
+                             f"{proc.out[-6000:]}")
     return proc
+
+
+def start_snakemake(workdir, *args, fault=None):
+    """Snakemake in its own session (process group), so the test can freeze or kill all of it."""
+    out = open(Path(workdir) / f"snakemake-{time.monotonic_ns()}.out", "w")
+    proc = subprocess.Popen(snakemake_cmd(*args), cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
+                            env=job_env(fault), start_new_session=True)
+    proc.out_file = out
+    return proc
+
+
+def kill_group(proc):
+    """SIGKILL the process group of a `start_snakemake` run (while its leader is not yet reaped,
+    so the group id cannot have been reused)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.out_file.close()
+
+
+def wait_for(condition, proc, what, timeout=180):
+    t0 = time.monotonic()
+    while not condition():
+        if proc.poll() is not None:
+            proc.out_file.flush()
+            raise AssertionError(f"snakemake exited ({proc.returncode}) before {what}:\n"
+                                 + Path(proc.out_file.name).read_text()[-4000:])
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+
+
+def planned_jobs(out) -> dict:
+    """The 'Job stats' table Snakemake prints before it starts: rule -> number of jobs."""
+    m = re.search(r"Job stats:\njob\s+count\n[- ]+\n(.*?)\ntotal\s+\d+", out, re.S)
+    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", m.group(1), re.M)} if m else {}
 
 
 def tiny_config(tmp_path, *, per_class_train=12, per_class_test=3, epochs=2, engine=None, **study):
@@ -45,3 +102,21 @@ def tiny_config(tmp_path, *, per_class_train=12, per_class_test=3, epochs=2, eng
     path = tmp_path / "test_config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def config(**overrides):
+    """The project's config.yaml, validated, with `overrides` merged in."""
+    from cifar_nets.config import load_config
+    return load_config(overrides=overrides)
+
+
+def recipe(name="notebook", **fields):
+    """A recipe of config.yaml with some fields changed (the library restates no default)."""
+    from cifar_nets.train import Recipe
+    return Recipe.from_config(config(), name, **fields)
+
+
+def engine(**keys):
+    """config.yaml's engine options with some keys changed."""
+    from cifar_nets.train import EngineOptions
+    return EngineOptions.from_config(config(), **keys)

@@ -14,7 +14,8 @@ from cifar_nets.io import write_csv, write_json  # noqa: E402
 out = snakemake.output
 torch.set_num_threads(job_threads(snakemake.threads))
 trained = json.loads(open(snakemake.input.train_summary).read())
-device, opts, note = evaluation_options(snakemake.params.engine["device"], trained)
+device, opts, note = evaluation_options(dict(snakemake.config["engine"], **snakemake.params.engine),
+                                       trained)
 if note:
     log(note)
 arrays = load_cache(snakemake.input.data)

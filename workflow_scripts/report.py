@@ -12,7 +12,7 @@ from cifar_nets.sysinfo import environment_info  # noqa: E402
 
 inp, study = snakemake.input, snakemake.params.study
 tables = {name: pd.read_csv(getattr(inp, name), keep_default_na=False if name == "environments" else True)
-          for name in ("runs", "seeds", "paired", "environments")}
+          for name in ("runs", "seeds", "paired", "environments", "stopping")}
 figures = {"samples": inp.samples}
 for path in inp.overview:
     figures[{"test_accuracy_by_model": "by_model", "accuracy_vs_depth": "depth",
@@ -31,11 +31,15 @@ for path, run in zip(inp.pairs, snakemake.params.runs):
     pairs[key] = df if key not in pairs else pairs[key] + df
 
 label = snakemake.params.data_label
+seeds = study["seeds"]
+seeds_text = (", ".join(map(str, seeds)) if isinstance(seeds, list) else
+              f"chosen per group until the widest 95% interval of a paired difference is within "
+              f"±{seeds['target_halfwidth']:g} points ({seeds['min']} to {seeds['max']} seeds)")
 sections = report_sections(tables, figures, label, pairs)
 intro = (f"<p>What a residual connection buys: {len(tables['runs'])} training runs of the "
          f"notebook's <code>DeepNet</code> on {label}, over block types "
          f"{', '.join(study['block_types'])}, n_blocks {', '.join(map(str, study['n_blocks']))}, "
-         f"seeds {', '.join(map(str, study['seeds']))} and recipes "
+         f"seeds {seeds_text} and recipes "
          f"{', '.join(study['recipes'])}.</p>")
 build_report(snakemake.output[0], title=f"CIFAR-10 ablation study ({label})", intro_html=intro,
              sections=sections, config=dict(snakemake.params.config), environment=environment_info())

@@ -1,13 +1,20 @@
-"""The study's tables: one row per run, seed statistics, paired comparisons (CSV + Markdown)."""
+"""The study's tables: one row per run, seed statistics, paired comparisons, environments and why
+each group has its seeds (CSV + Markdown)."""
 from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
+import json  # noqa: E402
+
 from cifar_nets.io import write_csv, write_text  # noqa: E402
 from cifar_nets.report import dataframe_to_markdown  # noqa: E402
+from cifar_nets.seeds import stopping_table  # noqa: E402
 from cifar_nets.study import collect_environments, collect_runs, summary_tables  # noqa: E402
 
-runs = collect_runs(snakemake.input.train, snakemake.input.metrics)
-tables = summary_tables(runs, collect_environments(snakemake.input.train, snakemake.input.metrics))
+inp = snakemake.input
+runs = collect_runs(inp.train, inp.metrics)
+tables = summary_tables(runs, collect_environments(inp.train, inp.metrics))
+decision = json.loads(open(inp.rounds[0]).read()) if inp.rounds else None
+tables["stopping"] = stopping_table(runs, decision)
 for path in snakemake.output:
     name, ext = path.rsplit("/", 1)[1].rsplit(".", 1)
     df = tables[name]

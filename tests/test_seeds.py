@@ -1,0 +1,130 @@
+"""Seeds until the answer is clear: the stopping rule, its simulation, and the dynamic DAG."""
+import json
+import time
+
+import pandas as pd
+import pytest
+
+from cifar_nets.seeds import (MORE, STOPPED_AT_MAX, TARGET_MET, SeedTarget, decide,
+                              simulate_false_positives, stopping_table, widest_halfwidths)
+from workflow_helpers import planned_jobs, snakemake, tiny_config
+
+
+def _runs(values: dict) -> pd.DataFrame:
+    """values: {(recipe, n_blocks, block_type): [acc per seed]} -> a runs table."""
+    return pd.DataFrame([{"recipe": r, "n_blocks": n, "block_type": b, "seed": s, "test_acc": v}
+                         for (r, n, b), accs in values.items() for s, v in enumerate(accs)])
+
+
+def test_widest_halfwidth_is_the_widest_paired_interval():
+    # differences res - conv: 1, 2, 3 -> mean 2, sd 1, half-width t(0.975, 2) / sqrt(3) = 2.4841
+    runs = _runs({("nb", 6, "conv"): [60, 60, 60], ("nb", 6, "res"): [61, 62, 63],
+                  ("nb", 6, "skip"): [60.5, 60.5, 60.5]})
+    w = widest_halfwidths(runs)
+    assert w.seeds.tolist() == [[0, 1, 2]]
+    assert w.widest_halfwidth.iloc[0] == pytest.approx(4.302652729911275 / 3 ** 0.5, rel=1e-9)
+
+
+def test_decision_adds_seeds_only_where_the_interval_is_too_wide():
+    runs = _runs({("nb", 6, "conv"): [60, 60, 60], ("nb", 6, "res"): [61, 62, 63],   # wide
+                  ("nb", 0, "conv"): [60, 61, 62], ("nb", 0, "res"): [61, 62, 63.1]})  # narrow
+    target = SeedTarget(min=3, max=6, step=2, target_halfwidth=1.0)
+    by = {(d["recipe"], d["n_blocks"]): d for d in decide(runs, target)}
+    assert by[("nb", 6)]["status"] == MORE and by[("nb", 6)]["next_seeds"] == [0, 1, 2, 3, 4]
+    assert by[("nb", 0)]["status"] == TARGET_MET and by[("nb", 0)]["next_seeds"] == [0, 1, 2]
+    # at max, a wide interval stops there
+    capped = decide(runs, SeedTarget(min=3, max=3, step=2, target_halfwidth=1.0))
+    assert {d["status"] for d in capped if d["n_blocks"] == 6} == {STOPPED_AT_MAX}
+    # step never passes max
+    assert decide(runs, SeedTarget(3, 4, 2, 1.0))[0]["next_seeds"] == [0, 1, 2, 3]
+
+
+def test_the_rule_ignores_the_sign_and_size_of_the_difference():
+    """Same spread, any mean difference: the same decision (width only, never p or sign)."""
+    target = SeedTarget(min=3, max=6, step=1, target_halfwidth=1.0)
+    decisions = set()
+    for shift in (-5.0, 0.0, 0.3, 8.0):
+        runs = _runs({("nb", 6, "conv"): [60, 60, 60], ("nb", 6, "res"): [60 + shift + d for d in (0, 0.5, 1.0)]})
+        d = decide(runs, target)[0]
+        decisions.add((d["status"], round(d["widest_halfwidth"], 9)))
+    assert len(decisions) == 1
+
+
+def test_simulation_stopping_on_precision_keeps_false_positives_near_five_percent():
+    """No true difference: stopping on interval width keeps the share of 'significant'
+    conclusions near 5%; stopping as soon as p < 0.05 inflates it (Armitage et al. 1969)."""
+    t0 = time.perf_counter()
+    # the spread of paired differences half the target (as in the study: sd 0.4 to 0.8 points
+    # against a 1-point target)
+    sim = simulate_false_positives(SeedTarget(min=3, max=10, step=2, target_halfwidth=1.0),
+                                   studies=20_000, sd=0.5)
+    assert time.perf_counter() - t0 < 5       # thousands of studies, well under a second here
+    assert 0.04 <= sim["precision"]["false_positive_rate"] <= 0.065
+    assert sim["p_value"]["false_positive_rate"] >= 0.09
+    assert sim["p_value"]["false_positive_rate"] > 1.5 * sim["precision"]["false_positive_rate"]
+
+
+def test_stopping_table_for_a_fixed_list():
+    runs = _runs({("nb", 6, "conv"): [60, 61], ("nb", 6, "res"): [62, 62.5]})
+    t = stopping_table(runs)
+    assert t.status.tolist() == ["fixed list of seeds"] and t.seeds_used.tolist() == [2]
+
+
+# --------------------------------------------------------------------------- the dynamic DAG
+
+def _seed_config(tmp_path, target_halfwidth, max_seeds):
+    return tiny_config(tmp_path, epochs=1, block_types=["conv", "res"], n_blocks=[1],
+                       recipes=["notebook"],
+                       seeds={"min": 2, "max": max_seeds, "step": 1,
+                              "target_halfwidth": target_halfwidth})
+
+
+def _trained_seeds(tmp_path):
+    return sorted({int(p.parent.name[4:]) for p in tmp_path.glob("results/runs/notebook/*/n1/*/train.json")})
+
+
+@pytest.mark.workflow
+def test_rounds_until_max_a_killed_round_resumes_and_a_met_target_stops(tmp_path):
+    """The dynamic DAG on the tiny workflow (2 block types, min 2 seeds, max 3):
+
+    1. `snakemake -n` before the first round shows the first round (2 seeds) and its checkpoint;
+    2. an unreachable target adds a round (seed 2); the round is killed mid-training, the rerun
+       finishes it without retraining any finished run, and stops at max;
+    3. the same runs with a target that 2 seeds meet: no round is added, the summaries use
+       seeds 0 and 1 only.
+    """
+    cfg = _seed_config(tmp_path, target_halfwidth=1e-6, max_seeds=3)
+    jobs = planned_jobs(snakemake(tmp_path, "--configfile", str(cfg), "-n", "--cores", "2").out)
+    assert jobs["train"] == 4 and jobs["seed_round"] == 1
+
+    r = snakemake(tmp_path, "--configfile", str(cfg), "--cores", "2",
+                  fault="kill_in_epoch:1@/res/n1/seed2", ok=False)
+    assert json.loads((tmp_path / "results/seeds/round0.json").read_text())["done"] is False
+    finished = {p: p.stat().st_mtime_ns
+                for p in tmp_path.glob("results/runs/notebook/*/n1/*/train.json")}
+    assert len(finished) >= 4 and not (tmp_path / "results/runs/notebook/res/n1/seed2/train.json").exists(), r.out[-2000:]
+    snakemake(tmp_path, "--configfile", str(cfg), "--cores", "2")
+    for p, mtime in finished.items():
+        assert p.stat().st_mtime_ns == mtime, f"{p} was retrained"
+    assert _trained_seeds(tmp_path) == [0, 1, 2]
+    rounds = [json.loads((tmp_path / f"results/seeds/round{k}.json").read_text()) for k in range(2)]
+    assert [d["done"] for d in rounds] == [False, True]
+    assert rounds[1]["groups"][0]["status"] == STOPPED_AT_MAX
+    runs = pd.read_csv(tmp_path / "results/summary/runs.csv")
+    assert sorted(runs.seed.unique()) == [0, 1, 2] and len(runs) == 6      # every finished seed
+    stop = pd.read_csv(tmp_path / "results/summary/stopping.csv")
+    assert stop.status.tolist() == [STOPPED_AT_MAX] and stop.rounds.tolist() == [2]
+    assert stop.seeds_used.tolist() == [3]
+    html = (tmp_path / "results/report.html").read_text()
+    assert "Seeds: why the study stopped" in html and STOPPED_AT_MAX in html
+    assert "Nothing to be done" in snakemake(tmp_path, "--configfile", str(cfg), "-n", "--cores", "1").out
+
+    met = tmp_path / "met.yaml"   # merged over the config: only the target changes
+    met.write_text("study: {seeds: {min: 2, max: 3, step: 1, target_halfwidth: 1000.0}}\n")
+    jobs = planned_jobs(snakemake(tmp_path, "--configfile", str(cfg), str(met), "-n", "--cores", "2").out)
+    assert "train" not in jobs and jobs["seed_round"] == 1     # the decision is redone, no run
+    snakemake(tmp_path, "--configfile", str(cfg), str(met), "--cores", "2")
+    assert json.loads((tmp_path / "results/seeds/round0.json").read_text())["done"] is True
+    stop = pd.read_csv(tmp_path / "results/summary/stopping.csv")
+    assert stop.status.tolist() == [TARGET_MET] and stop.seeds_used.tolist() == [2]
+    assert sorted(pd.read_csv(tmp_path / "results/summary/runs.csv").seed.unique()) == [0, 1]
