@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU self-check, at most ~5 minutes on one GPU (docs/machines.md):
+# GPU self-check, sized to take at most ~5 minutes on one GPU (docs/machines.md; not yet run on one):
 #   1. the tiny workflow end to end on CUDA (device: cuda, runs_per_gpu: 2, --resources gpu=2):
 #      every output written, each run's train.json naming its slot and GPU;
 #   2. benchmarks/gpu_throughput.py: ResNet images/s at batch 128 for eager fp32, bf16,

@@ -3,12 +3,11 @@ Snakemake's own report, TensorBoard curves."""
 import re
 import tomllib
 
-import numpy as np
 import pytest
 import yaml
 
 from cifar_nets import config as cfgmod
-from workflow_helpers import ROOT, engine, recipe, snakemake, tiny_config
+from workflow_helpers import ROOT, engine, recipe, snakemake, tiny_config, tiny_training_set
 
 # conda-forge name of each PyPI distribution where they differ
 CONDA_NAMES = {"torch": "pytorch", "snakemake": "snakemake-minimal", "matplotlib": "matplotlib-base"}
@@ -60,11 +59,7 @@ def test_every_rule_that_runs_code_has_the_conda_environment():
 
 @pytest.fixture(scope="module")
 def tiny():
-    from cifar_factory import expected_arrays
-    x_hwc, y, _, _ = expected_arrays(per_class_train=12, per_class_test=1, seed=6)
-    x = np.ascontiguousarray(x_hwc.transpose(0, 3, 1, 2))
-    perm = np.random.default_rng(0).permutation(len(y))
-    return x, np.asarray(y), perm[:100], perm[100:]
+    return tiny_training_set(seed=6)
 
 
 def test_tensorboard_curves_continue_after_a_resume_without_duplicated_epochs(tiny, tmp_path):

@@ -9,14 +9,13 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import torch
 
 from cifar_nets import hardware
 from cifar_nets.slots import claim_device, claim_slot
 from cifar_nets.train import augment_batch, cuda_has_native_bf16, draw_augmentation, train_run
-from workflow_helpers import ROOT, engine
+from workflow_helpers import ROOT, engine, tiny_training_set
 from workflow_helpers import recipe as Recipe
 
 HOLDER = """
@@ -188,11 +187,7 @@ def test_epoch_augmentation_draws_equal_per_step_draws():
 
 @pytest.fixture(scope="module")
 def tiny():
-    from cifar_factory import expected_arrays
-    x_hwc, y, _, _ = expected_arrays(per_class_train=12, per_class_test=1, seed=4)
-    x = np.ascontiguousarray(x_hwc.transpose(0, 3, 1, 2))
-    perm = np.random.default_rng(0).permutation(len(y))
-    return x, np.asarray(y), perm[:100], perm[100:]
+    return tiny_training_set(seed=4)
 
 
 def test_a_failing_compile_falls_back_to_eager(tiny, monkeypatch):

@@ -29,7 +29,6 @@ from itertools import product
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -37,7 +36,7 @@ import yaml
 
 import cifar_factory as cf
 from workflow_helpers import (ROOT, job_env, kill_group, planned_jobs, snakemake,  # noqa: F401
-                              start_snakemake, wait_for)
+                              start_snakemake, tiny_training_set, wait_for)
 from cifar_nets import faults
 from cifar_nets import train as engine
 from cifar_nets.train import TrainingDiverged, train_run
@@ -412,10 +411,7 @@ def test_diverged_run_stops_and_the_other_block_types_finish(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny():
-    x_hwc, y, _, _ = cf.expected_arrays(per_class_train=12, per_class_test=1, seed=5)
-    x = np.ascontiguousarray(x_hwc.transpose(0, 3, 1, 2))
-    perm = np.random.default_rng(0).permutation(len(y))
-    return x, np.asarray(y), perm[:100], perm[100:]
+    return tiny_training_set(seed=5)
 
 
 def train_tiny(tiny, **kw):

@@ -120,3 +120,14 @@ def engine(**keys):
     """config.yaml's engine options with some keys changed."""
     from cifar_nets.train import EngineOptions
     return EngineOptions.from_config(config(), **keys)
+
+
+def tiny_training_set(seed, per_class_train=12):
+    """(images NCHW uint8, labels, train indices, validation indices) of a tiny generated set:
+    the first 100 of a fixed permutation train, the rest validate."""
+    import numpy as np
+
+    from cifar_factory import expected_arrays
+    x_hwc, y, _, _ = expected_arrays(per_class_train=per_class_train, per_class_test=1, seed=seed)
+    perm = np.random.default_rng(0).permutation(len(y))
+    return np.ascontiguousarray(x_hwc.transpose(0, 3, 1, 2)), np.asarray(y), perm[:100], perm[100:]
