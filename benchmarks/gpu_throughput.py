@@ -1,7 +1,7 @@
 """Training throughput of the ResNet (6 blocks, batch 128) on one device, option by option, and
 with 1 against 4 runs sharing it.
 
-    python benchmarks/gpu_throughput.py [--device cuda] [--steps 200] [--seconds-per-row 20]
+    python benchmarks/gpu_throughput.py [--device cuda] [--steps 200] [--warmup 30] [--skip-compile]
 
 Rows: eager fp32, bf16, channels-last, bf16 + channels-last (the engine's CUDA default without
 compile), + torch.compile, and "4 runs sharing" (four processes at once with the default options;
@@ -12,6 +12,7 @@ runs it on a GPU.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
@@ -38,27 +39,28 @@ ROWS = [
 ]
 
 
+@functools.cache   # one data set per process, shared by every row
 def synthetic(n: int = 50_000):
     gen = torch.Generator().manual_seed(0)
     return SimpleNamespace(x_train=torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=gen),
                            y_train=torch.randint(0, 10, (n,), generator=gen))
 
 
-def measure(device, steps: int, warmup: int, **options) -> float:
-    step, batches = engine_training(synthetic(), "res", device, 45_000, **options)
+def measure(device, steps: int, warmup: int, images: int = 50_000, **options) -> float:
+    step, batches = engine_training(synthetic(images), "res", device, int(0.9 * images), **options)
     return _timed(batches, step, steps, warmup, device)
 
 
 def one_row(args) -> None:
     """Child process of the sharing row: print one JSON line with its images/s."""
     device = resolve_device(args.device)
-    rate = measure(device, args.steps, args.warmup, bf16=args.bf16, channels_last=True)
+    rate = measure(device, args.steps, args.warmup, args.images, bf16=args.bf16, channels_last=True)
     print(json.dumps({"img_s": rate}), flush=True)
 
 
 def shared(args, runs: int) -> float:
     cmd = [sys.executable, __file__, "--child", "--device", args.device, "--steps", str(args.steps),
-           "--warmup", str(args.warmup)] + (["--bf16"] if args.bf16 else [])
+           "--warmup", str(args.warmup), "--images", str(args.images)] + (["--bf16"] if args.bf16 else [])
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(runs)]
     rates = []
     for p in procs:
@@ -74,6 +76,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=30)
+    ap.add_argument("--images", type=int, default=50_000, help="synthetic training images")
+    ap.add_argument("--skip-compile", action="store_true", help="leave out the compile row")
     ap.add_argument("--bf16", action="store_true", help="(child) bf16 for the sharing rows")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -86,9 +90,11 @@ def main(argv=None) -> int:
     args.bf16 = speed["bf16"]
     rows = []
     for name, opts in ROWS:
+        if args.skip_compile and opts.get("compile"):
+            continue
         t0 = time.perf_counter()
         try:
-            rows.append((name, f"{measure(device, args.steps, args.warmup, **opts):,.0f}"))
+            rows.append((name, f"{measure(device, args.steps, args.warmup, args.images, **opts):,.0f}"))
         except Exception as exc:  # noqa: BLE001 - a row that cannot run says why
             rows.append((name, f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:80]}"))
         print(f"  {name}: {rows[-1][1]} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)

@@ -89,3 +89,15 @@ def test_profile_step_splits_the_whole_step_into_kinds(tmp_path):
         assert abs(sum(ms) - float(total)) < 0.05 * float(total)   # the kinds cover the step
         assert 97 <= sum(shares) <= 103
         assert ms[0] > 0 and ms[1] > 0 and int(gf_fwd) > 0 and int(gf_bwd) > 0   # convs were seen
+
+
+def test_gpu_throughput_runs_on_the_cpu_and_prints_every_row():
+    """The GPU self-check's benchmark (scripts/gpu_check.sh) on the CPU, tiny: it never ran on a
+    GPU here, so this is what fails first if its code breaks."""
+    out = run(ROOT / "benchmarks/gpu_throughput.py", "--device", "cpu", "--steps", "2", "--warmup",
+              "1", "--images", "600", "--skip-compile", timeout=600)
+    rows = re.findall(r"^\| (.+?) \| ([\d,]+)", out, re.M)
+    names = [n for n, _ in rows]
+    assert names[:4] == ["eager fp32", "bf16", "channels-last", "bf16 + channels-last"], out
+    assert any(n.startswith("1 run alone") for n in names) and "4 runs sharing the device (sum)" in names
+    assert all(int(v.replace(",", "")) > 0 for _, v in rows)
