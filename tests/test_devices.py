@@ -245,3 +245,16 @@ def test_gpu_resource_advice_names_the_slot_count():
     assert "wait for one" in hardware.gpu_resource_advice(8, [0], 2, 0)
     assert "no --resources gpu" in hardware.gpu_resource_advice(None, [0], 1, 0)
     assert hardware.gpu_resource_advice(1, "auto", 1, 0) is None            # no GPU: nothing to say
+
+
+def test_device_choice_without_cuda_or_mps(monkeypatch):
+    """What a Mac without MPS, or any CPU-only host, resolves (the MPS path itself never ran)."""
+    from cifar_nets import train
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(train, "_mps_available", lambda: False)
+    assert train.resolve_device("auto").type == "cpu"
+    with pytest.raises(RuntimeError, match="engine.device: mps was asked for"):
+        train.resolve_device("mps")
+    monkeypatch.setattr(train, "_mps_available", lambda: True)
+    assert train.resolve_device("auto").type == "mps"          # auto picks Apple's GPU
+    assert train.resolve_options(engine(device="mps"), torch.device("mps"))["bf16"] is False
