@@ -6,6 +6,7 @@ Every error is a `ConfigError` whose message starts with the dotted key that is 
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import yaml
@@ -49,17 +50,98 @@ def _schema_error_message(err) -> str:
         if fitting:
             return _schema_error_message(jsonschema.exceptions.best_match(fitting))
     where = _key(err.absolute_path)
+    if "propertyNames" in err.schema_path:
+        return (f"{_key(list(err.absolute_path) + [_short(str(err.instance))])}: not a valid name "
+                "(a letter, then letters, digits or _, at most 64 characters: names become file "
+                "names and wildcards)")
     if err.validator == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
         extra = sorted(set(err.instance) - set(allowed))
         if allowed:
             return (f"{_key(list(err.absolute_path) + [extra[0]])}: unknown key "
                     f"(allowed here: {', '.join(allowed)}) - misspelled?")
-        return f"{where}: {err.message}"
+        return f"{where}: {_one_line(err)}"
     if err.validator == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
         return f"{_key(list(err.absolute_path) + [missing])}: required key is missing"
-    return f"{where}: {err.message}"
+    return f"{where}: {_one_line(err)}"
+
+
+def _short(text: str, keep: int = 60) -> str:
+    """`text` on one line, at most about `keep` characters (a 300-letter name stays readable)."""
+    text = text.replace("\n", "\\n").replace("\r", "\\r")
+    return text if len(text) <= keep else f"{text[:keep - 20]}... ({len(text)} characters)"
+
+
+def _one_line(err) -> str:
+    """jsonschema's message with a long offending value shortened."""
+    message = err.message
+    shown = repr(err.instance)
+    if len(shown) > 60 and shown in message:
+        message = message.replace(shown, _short(shown))
+    return _short(message, keep=300)
+
+
+# --------------------------------------------------------------------------- finite numbers
+
+def check_finite(value, path=()) -> None:
+    """Every number in the config is finite: JSON-schema bounds are false for NaN (so `nan`
+    would pass `minimum: 0`), and inf passes an exclusiveMinimum."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{_key(path)}: {value} is not a finite number")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_finite(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            check_finite(v, (*path, i))
+
+
+# --------------------------------------------------------------------------- --config strings
+
+def _valid(schema: dict, value) -> bool:
+    import jsonschema  # noqa: PLC0415
+    return jsonschema.Draft202012Validator(schema).is_valid(value)
+
+
+def _kind_fits(schema: dict, value) -> bool:
+    """A mapping fits an object schema, a list an array schema."""
+    return schema.get("type") == {dict: "object", list: "array"}.get(type(value))
+
+
+def coerce_strings(value, schema: dict):
+    """`value` with every string that its place in the schema does not accept read as YAML.
+
+    Snakemake reads nested `--config` values with YAML's BaseLoader, which keeps every scalar a
+    string: `--config study='{seeds: [0, 1, 2]}'` arrives as {'seeds': ['0', '1', '2']}. A string
+    the schema accepts as it is ('auto', a label, an md5) stays a string."""
+    if "oneOf" in schema:
+        if isinstance(value, str):
+            if any(_valid(alt, value) for alt in schema["oneOf"]):
+                return value
+        else:
+            fitting = [alt for alt in schema["oneOf"] if _kind_fits(alt, value)]
+            return coerce_strings(value, fitting[0]) if fitting else value
+    if isinstance(value, str):
+        if _valid(schema, value):
+            return value
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if isinstance(parsed, str) and schema.get("type") == "number":
+            try:            # YAML 1.1 reads 1e-3 (no dot) as a string; Python reads it as 0.001
+                parsed = float(value)
+            except ValueError:
+                return value
+        return value if isinstance(parsed, str) or parsed is None else coerce_strings(parsed, schema)
+    if isinstance(value, dict):
+        props, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        return {k: coerce_strings(v, props.get(k, extra if isinstance(extra, dict) else {}))
+                for k, v in value.items()}
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [coerce_strings(v, schema["items"]) for v in value]
+    return value
 
 
 def load_schema(path=SCHEMA) -> dict:
@@ -80,12 +162,33 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
+def read_config_file(path) -> dict:
+    """One config file as a mapping (empty file: {}), or a ConfigError naming the file."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: "
+                          f"{_short(str(getattr(exc, 'problem', None) or exc))}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file holds a mapping of sections (data, study, ...), "
+                          f"not a {type(data).__name__}")
+    return data
+
+
 def load_config(*configfiles, overrides: dict | None = None) -> dict:
     """config.yaml, then each configfile merged over it, then `overrides`, validated: what the
     workflow reads for the same files (`snakemake --configfile ...`)."""
-    cfg = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    cfg = read_config_file(DEFAULT_CONFIG)
     for path in configfiles:
-        cfg = merge(cfg, yaml.safe_load(Path(path).read_text()) or {})
+        cfg = merge(cfg, read_config_file(path))
     return validate_config(merge(cfg, overrides or {}), load_schema())
 
 
@@ -104,7 +207,11 @@ def validate_config(config: dict, schema: dict) -> dict:
     """Return a validated copy of `config` with schema defaults filled in, or raise ConfigError."""
     import jsonschema
 
-    cfg = copy.deepcopy(config)
+    if not isinstance(config, dict):
+        raise ConfigError(f"<config>: expected a mapping of sections (data, study, ...), got "
+                          f"{type(config).__name__}")
+    cfg = coerce_strings(copy.deepcopy(config), schema)
+    check_finite(cfg)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
@@ -118,7 +225,7 @@ def check_semantics(cfg: dict) -> None:
     study, recipes, model = cfg["study"], cfg["recipes"], cfg["model"]
     for i, name in enumerate(study["recipes"]):
         if name not in recipes:
-            raise ConfigError(f"study.recipes.{i}: unknown recipe {name!r} "
+            raise ConfigError(f"study.recipes.{i}: unknown recipe {_short(repr(name))} "
                               f"(defined under recipes: {', '.join(recipes)})")
     if "skip" in study["block_types"] and model["n_hidden"] % 2:
         raise ConfigError(f"model.n_hidden: {model['n_hidden']} is odd, but SkipBlock "
@@ -137,6 +244,10 @@ def check_semantics(cfg: dict) -> None:
             raise ConfigError("logging.tensorboard: true needs the tensorboard package, which is "
                               "not installed: python -m pip install -e \".[tensorboard]\" "
                               "(or set it to false)")
+    for name, recipe in recipes.items():
+        if recipe.get("warmup_epochs", 0) > recipe["epochs"]:
+            raise ConfigError(f"recipes.{name}.warmup_epochs: {recipe['warmup_epochs']} is more than "
+                              f"the recipe's {recipe['epochs']} epochs")
     for name in study["recipes"]:
         bs = recipes[name]["batch_size"]
         if bs > n_train:
