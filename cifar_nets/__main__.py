@@ -20,10 +20,27 @@ import sys
 from pathlib import Path
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but every error is one line (no usage block) and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of threads")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import BLOCK_TYPES
-    ap = argparse.ArgumentParser(prog="python -m cifar_nets", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = _Parser(prog="python -m cifar_nets", description=__doc__,
+                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configfile", action="append", default=[], type=Path)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override one config key, e.g. engine.channels_last=false")
@@ -39,67 +56,100 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--n-hidden", type=int, help="model.n_hidden")
     ap.add_argument("--device", help="engine.device")
     ap.add_argument("--bf16", choices=["auto", "true", "false"], help="engine.bf16")
-    ap.add_argument("--threads", type=int, help="threads (default: engine.threads, auto = every usable core)")
+    ap.add_argument("--threads", type=_positive_int,
+                    help="threads (default: engine.threads, auto = every usable core)")
     ap.add_argument("--out", required=True, type=Path)
     return ap
 
 
+def _first_seed(seeds) -> int:
+    """The first seed of study.seeds: a list's first, or 0 for a precision target (its rounds
+    start with seeds 0 .. min-1)."""
+    return seeds[0] if isinstance(seeds, list) else 0
+
+
 def settings(args) -> tuple[dict, dict]:
     """The validated config with every override applied, and the run (recipe, block type,
-    n_blocks, seed) to train."""
+    n_blocks, seed) to train. The run is validated as a study of one run, so a recipe, depth or
+    seed given here meets the same checks as one in study.*. Raises ConfigError."""
     import yaml
 
-    from .config import ConfigError, load_config, merge, set_key
+    from .config import ConfigError, load_config, set_key
     over: dict = {}
     for item in args.set:
         key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set {item}: expected KEY=VALUE")
-        over = set_key(over, key, yaml.safe_load(value))
-    try:
-        cfg = load_config(*args.configfile, overrides=over)
-        run = {"recipe": args.recipe or cfg["study"]["recipes"][0],
-               "block_type": args.block_type or cfg["study"]["block_types"][0],
-               "n_blocks": cfg["study"]["n_blocks"][0] if args.n_blocks is None else args.n_blocks,
-               "seed": cfg["study"]["seeds"][0] if args.seed is None else args.seed}
-        flags = {f"recipes.{run['recipe']}.epochs": args.epochs,
-                 f"recipes.{run['recipe']}.batch_size": args.batch_size,
-                 f"recipes.{run['recipe']}.lr": args.lr, "model.n_hidden": args.n_hidden,
-                 "engine.device": args.device,
-                 "engine.bf16": None if args.bf16 is None else yaml.safe_load(args.bf16)}
-        for key, value in flags.items():
-            if value is not None:
-                over = set_key(over, key, value)
-        cfg = load_config(*args.configfile, overrides=over)
-        if run["recipe"] not in cfg["recipes"]:
-            raise ConfigError(f"--recipe: unknown recipe {run['recipe']!r}")
-    except ConfigError as exc:
-        raise SystemExit(f"config error: {exc}") from None
-    return merge(cfg, {}), run
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. engine.bf16=false")
+        try:
+            over = set_key(over, key.strip(), yaml.safe_load(value))
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {key}: {value!r} is not a YAML value") from None
+    cfg = load_config(*args.configfile, overrides=over)
+    run = {"recipe": args.recipe or cfg["study"]["recipes"][0],
+           "block_type": args.block_type or cfg["study"]["block_types"][0],
+           "n_blocks": cfg["study"]["n_blocks"][0] if args.n_blocks is None else args.n_blocks,
+           "seed": _first_seed(cfg["study"]["seeds"]) if args.seed is None else args.seed}
+    if run["recipe"] not in cfg["recipes"]:
+        raise ConfigError(f"--recipe: unknown recipe {run['recipe']!r} "
+                          f"(defined under recipes: {', '.join(cfg['recipes'])})")
+    flags = {f"recipes.{run['recipe']}.epochs": args.epochs,
+             f"recipes.{run['recipe']}.batch_size": args.batch_size,
+             f"recipes.{run['recipe']}.lr": args.lr, "model.n_hidden": args.n_hidden,
+             "engine.device": args.device,
+             "engine.bf16": None if args.bf16 is None else yaml.safe_load(args.bf16)}
+    for key, value in flags.items():
+        if value is not None:
+            over = set_key(over, key, value)
+    # the one run is the study: study.* checks (and the recipe's batch against the training
+    # set) apply to it
+    over = set_key(over, "study", {"recipes": [run["recipe"]], "block_types": [run["block_type"]],
+                                   "n_blocks": [run["n_blocks"]], "seeds": [run["seed"]]})
+    return load_config(*args.configfile, overrides=over), run
+
+
+def _existing(path: str, flag: str, hint: str) -> str:
+    from .config import ConfigError
+    if not Path(path).is_file():
+        raise ConfigError(f"{flag} {path}: no such file ({hint})")
+    return path
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    cfg, run = settings(args)
+    ap = _parser()
+    args = ap.parse_args(argv)
+    from .config import ConfigError
+    try:
+        cfg, run = settings(args)
+        data = _existing(args.data or "results/data/cifar10.npz", "--data",
+                         "run `snakemake results/data/cifar10.npz` first, or pass --data")
+        split = _existing(args.split or f"results/data/split-seed{cfg['split']['seed']}.npz",
+                          "--split", "run `snakemake -n` to see the split job, or pass --split")
+        args.out.mkdir(parents=True, exist_ok=True)
+    except ConfigError as exc:
+        ap.exit(2, f"{ap.prog}: config error: {exc}\n")
+    except OSError as exc:
+        ap.exit(2, f"{ap.prog}: error: --out {args.out}: {exc.strerror or exc}\n")
 
     import torch
 
+    from .data import DataError
     from .hardware import usable_cpus
     from .run import train_and_write
-    from .train import EngineOptions, Recipe
+    from .train import EngineOptions, Recipe, TrainingDiverged
 
     threads = args.threads or cfg["engine"]["threads"]
     torch.set_num_threads(usable_cpus() if threads == "auto" else int(threads))
-    args.out.mkdir(parents=True, exist_ok=True)
-    train_and_write(
-        data=args.data or "results/data/cifar10.npz",
-        split=args.split or f"results/data/split-seed{cfg['split']['seed']}.npz",
-        block_type=run["block_type"], n_blocks=run["n_blocks"], seed=run["seed"],
-        recipe=Recipe.from_config(cfg, run["recipe"]), options=EngineOptions.from_config(cfg),
-        model=cfg["model"], weights=args.out / "model.pt", history=args.out / "history.csv",
-        summary=args.out / "train.json", checkpoint=args.out / "checkpoint.pt",
-        log=lambda m: print(m, file=sys.stderr, flush=True), progress=None,
-        tensorboard=args.out / "tensorboard" if cfg["logging"]["tensorboard"] else None)
+    try:
+        train_and_write(
+            data=data, split=split,
+            block_type=run["block_type"], n_blocks=run["n_blocks"], seed=run["seed"],
+            recipe=Recipe.from_config(cfg, run["recipe"]), options=EngineOptions.from_config(cfg),
+            model=cfg["model"], weights=args.out / "model.pt", history=args.out / "history.csv",
+            summary=args.out / "train.json", checkpoint=args.out / "checkpoint.pt",
+            log=lambda m: print(m, file=sys.stderr, flush=True), progress=None,
+            tensorboard=args.out / "tensorboard" if cfg["logging"]["tensorboard"] else None)
+    except (DataError, TrainingDiverged) as exc:
+        ap.exit(1, f"{ap.prog}: error: {str(exc).splitlines()[0]}\n")
     return 0
 
 
