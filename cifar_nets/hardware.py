@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 
-from .slots import probe_gpu_count
+from .slots import gpu_ids_error, physical_gpu_count, probe_gpu_count  # noqa: F401 (re-exported)
 
 # Speed of one training job with T threads relative to one thread, modelled as T**ALPHA. Measured
 # on the 2-core AMD EPYC (AVX2, no avx512_bf16) dev machine with benchmarks/cpu_jobs.py
@@ -57,6 +57,16 @@ def _probe_mps(python: str = sys.executable) -> bool:
 def local_gpu_count() -> int:
     """CUDA devices on this host (probed once per process, see slots.probe_gpu_count)."""
     return probe_gpu_count()
+
+
+@functools.cache
+def local_physical_gpu_count() -> int:
+    """CUDA devices on this host ignoring an inherited CUDA_VISIBLE_DEVICES (the count that
+    `engine.gpus` ids are checked against, see slots.gpu_ids_error); probed once per process,
+    and not at all when no CUDA_VISIBLE_DEVICES is set (then it is local_gpu_count())."""
+    if "CUDA_VISIBLE_DEVICES" not in os.environ:
+        return local_gpu_count()
+    return physical_gpu_count()
 
 
 @functools.cache

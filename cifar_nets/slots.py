@@ -14,11 +14,22 @@ the devices the scheduler listed, under a lock folder of that scheduler job only
 
 Nothing here imports torch: the GPU count is read by :func:`probe_gpu_count` in a child process,
 so this process's CUDA is still uninitialised when the variable is set.
+
+Slot files cannot be turned against the user: a lock file is opened without following a symlink
+and without truncating, and is written only once it is locked and known to be a plain file that
+is empty or one of this project's lock files; anything else in its place (a symlink, a folder,
+another user's file, a hard link, a foreign file) is skipped with a log line, and a clear error
+names the folder when no slot can be used. Every component of a lock path (host name, scheduler
+job id, GPU id) is reduced to [A-Za-z0-9._-] by :func:`safe_component`.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
+import re
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -32,6 +43,21 @@ except ImportError:  # Windows: no flock; slots are then not enforced (see claim
     fcntl = None
 
 SCHEDULER_JOB_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID")
+# First line of every lock file this project writes; a file that is neither empty, nor starts with
+# it, nor is in the one-line format written before it (LEGACY_LOCK) is never written to.
+LOCK_MARKER = "cifar-ablation device slot lock\n"
+LEGACY_LOCK = re.compile(r"pid \d+ on [^\n]* since \d\d:\d\d:\d\d\n?")
+MAX_LOCK_BYTES = 4096
+COMPONENT_LIMIT = 64
+
+
+class SlotError(RuntimeError):
+    """A device slot cannot be had: the slot folder or every lock file in it is unusable, or
+    `engine.gpus` names a GPU the host does not have. The message is one line."""
+
+
+class _Unusable(Exception):
+    """This slot's lock file cannot be used (the message says why); try the next slot."""
 
 
 @dataclass
@@ -63,27 +89,110 @@ def scheduler_job(environ: Mapping[str, str]) -> str | None:
     return None
 
 
+_LEADING_INT = re.compile(r"[+-]?\d+")
+
+
 def parse_visible(value: str | None) -> list[str] | None:
-    """The device ids a CUDA_VISIBLE_DEVICES value lists (None when unset)."""
+    """The device ids a CUDA_VISIBLE_DEVICES value lists, as CUDA reads it (None when unset).
+
+    As CUDA (and torch.cuda._parse_visible_devices) does: ids are comma-separated, spaces around
+    an id are ignored, an id counts by its leading digits ("1gpu2" is 1), the list stops at the
+    first invalid id ("0,-1,1" is [0]; "" is none), and a repeated id hides every device. A value
+    starting with GPU- or MIG- lists UUIDs, up to the first element without that prefix.
+    """
     if value is None:
         return None
-    return [v.strip() for v in value.split(",") if v.strip() and v.strip() != "-1"]
+    for prefix in ("GPU-", "MIG-"):
+        if value.startswith(prefix):
+            uuids: list[str] = []
+            for elem in value.split(","):
+                if elem in uuids:
+                    return []
+                if not elem.startswith(prefix):
+                    break
+                uuids.append(elem)
+            return uuids
+    ids: list[int] = []
+    for elem in value.split(","):
+        m = _LEADING_INT.match(elem.strip())
+        x = int(m.group()) if m else -1
+        if x in ids:
+            return []
+        if x < 0:
+            break
+        ids.append(x)
+    return [str(x) for x in ids]
 
 
-def probe_gpu_count(python: str = sys.executable, timeout: float = 120) -> int:
+def safe_component(text, limit: int = COMPONENT_LIMIT) -> str:
+    """`text` as one safe path component: only [A-Za-z0-9._-], no '..', not starting with '.' or
+    '-', at most `limit` characters. A name that had to change gets a short hash of the original,
+    so two different names never share a component."""
+    text = str(text)
+    clean = re.sub(r"[^A-Za-z0-9._-]", "_", text)
+    clean = re.sub(r"\.{2,}", lambda m: "_" * len(m.group()), clean)
+    clean = re.sub(r"^[.-]", "_", clean)
+    if clean == text and 0 < len(clean) <= limit:
+        return clean
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{clean[:limit - 9].rstrip('.')}-{digest}" if clean else f"_{digest}"
+
+
+def _has_nvidia_driver() -> bool:
+    return Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia").exists()
+
+
+def probe_gpu_count(python: str = sys.executable, timeout: float = 120,
+                    environ: Mapping[str, str] | None = None) -> int:
     """CUDA devices torch sees, asked in a child process so that this one's CUDA stays untouched.
 
-    0 without a CUDA build, without a driver, or when the probe fails in any way. Hosts without
-    an NVIDIA driver (no /dev/nvidiactl, no /proc/driver/nvidia) are answered without a probe.
+    `environ` is the child's environment (default: this process's). 0 without a CUDA build,
+    without a driver, or when the probe fails in any way. Hosts without an NVIDIA driver (no
+    /dev/nvidiactl, no /proc/driver/nvidia) are answered without a probe.
     """
-    if not (Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia").exists()):
+    if not _has_nvidia_driver():
         return 0
     try:
         out = subprocess.run([python, "-c", "import torch; print(torch.cuda.device_count())"],
-                             capture_output=True, text=True, timeout=timeout, check=True)
+                             capture_output=True, text=True, timeout=timeout, check=True,
+                             env=None if environ is None else dict(environ))
         return int(out.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         return 0
+
+
+def physical_gpu_count(python: str = sys.executable) -> int:
+    """CUDA devices of this host whatever CUDA_VISIBLE_DEVICES this process inherited: the ids
+    `engine.gpus` lists are the host's, since a job sets CUDA_VISIBLE_DEVICES to its id itself."""
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    return probe_gpu_count(python, environ=env)
+
+
+def gpu_ids_error(device: str, gpus, gpu_count: int | Callable[[], int],
+                  environ: Mapping[str, str] | None = None) -> str | None:
+    """One line when `engine.gpus` lists ids this host does not have, else None.
+
+    Applies only where the ids are used: not with `engine.device` cpu (ids on a CPU test slot
+    handling) or mps, not with `gpus: auto`, not where a scheduler's CUDA_VISIBLE_DEVICES wins,
+    and not with device auto on a host without CUDA (it trains on the CPU or MPS). `gpu_count` is
+    the host's CUDA device count, or a callable that returns it (called only when the check
+    applies). `environ`: the job's environment (default: empty, no scheduler).
+    """
+    environ = {} if environ is None else environ
+    if device in ("cpu", "mps") or gpus == "auto":
+        return None
+    if scheduler_job(environ) and parse_visible(environ.get("CUDA_VISIBLE_DEVICES")) is not None:
+        return None
+    count = gpu_count() if callable(gpu_count) else int(gpu_count)
+    if count == 0 and device != "cuda":
+        return None
+    ids = list(gpus)
+    if all(0 <= int(g) < count for g in ids):
+        return None
+    have = f"(ids 0..{count - 1})" if count else "(none)"
+    return (f"engine.gpus: {ids} but this host has {count} visible CUDA device(s) {have}; "
+            + (f"list ids below {count} or use engine.gpus: auto" if count else
+               "use engine.device: cpu, or run where CUDA is"))
 
 
 def gpu_pool(gpus, environ: Mapping[str, str],
@@ -113,26 +222,97 @@ def slot_order(pool: Sequence[str], runs_per_gpu: int) -> list[tuple[str, int]]:
 
 def lock_folder(base: str | os.PathLike, environ: Mapping[str, str]) -> Path:
     """Slots are per host (and per scheduler job: two SLURM jobs on one node each got their own
-    GPUs from SLURM, so they never compete for a slot)."""
+    GPUs from SLURM, so they never compete for a slot). Always a direct child of `base`."""
     sched = scheduler_job(environ)
-    name = socket.gethostname() + (f"-{sched.replace(' ', '-')}" if sched else "")
+    name = safe_component(socket.gethostname())
+    if sched:
+        name += "-" + safe_component(sched.replace(" ", "-"))
     return Path(base) / name
 
 
-def try_claim(folder: Path, gpu: str, index: int):
-    """The open, locked file of slot (gpu, index), or None when another process holds it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fh = open(folder / f"gpu{gpu}.{index}.lock", "a+")
+def lock_name(gpu, index: int) -> str:
+    return f"gpu{safe_component(gpu)}.{int(index)}.lock"
+
+
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)   # a FIFO in a slot's place must not block open()
+
+
+def open_folder(folder: Path) -> int:
+    """The slot folder, created if missing, opened as a directory (not through a symlink)."""
     try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.close()
-        return None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}\n")
-    fh.flush()
-    return fh
+        folder.mkdir(parents=True, exist_ok=True)
+        return os.open(folder, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC)
+    except OSError as exc:
+        what = ("is a symlink or not a folder" if exc.errno in (errno.ELOOP, errno.ENOTDIR,
+                                                                errno.EEXIST)
+                else exc.strerror or str(exc))
+        raise SlotError(f"device slot folder {folder} cannot be used ({what}): remove or fix "
+                        "it, it holds only this workflow's lock files") from None
+
+
+def _lock_text() -> bytes:
+    return (f"{LOCK_MARKER}pid {os.getpid()} on {socket.gethostname()} "
+            f"since {time.strftime('%H:%M:%S')}\n").encode("utf-8", "replace")
+
+
+def try_claim(folder: Path, gpu: str, index: int, folder_fd: int | None = None):
+    """The open, locked file of slot (gpu, index), or None when another process holds it.
+
+    Raises _Unusable (with the reason) when the slot's file cannot be used: it is a symlink, not
+    a plain file, has other hard links, cannot be opened or locked, or holds something other than
+    an empty file or this project's lock. Such a file is never truncated or written.
+    """
+    own_fd = folder_fd is None
+    dfd = open_folder(folder) if own_fd else folder_fd
+    name = lock_name(gpu, index)
+    try:
+        flags = os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC | _O_NONBLOCK
+        try:
+            if os.open in os.supports_dir_fd:
+                fd = os.open(name, flags, 0o666, dir_fd=dfd)
+            else:  # pragma: no cover - every POSIX system CPython supports has dir_fd
+                fd = os.open(folder / name, flags, 0o666)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP or (exc.errno == errno.EMLINK and _O_NOFOLLOW):
+                raise _Unusable("it is a symlink") from None
+            if exc.errno == errno.EISDIR:
+                raise _Unusable("it is a folder") from None
+            raise _Unusable(f"cannot open it: {exc.strerror or exc}") from None
+    finally:
+        if own_fd:
+            os.close(dfd)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _Unusable("it is not a plain file")
+        if st.st_nlink > 1:
+            raise _Unusable("it has other hard links")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                os.close(fd)
+                return None
+            raise _Unusable(f"cannot lock it: {exc.strerror or exc}") from None
+        head = os.pread(fd, MAX_LOCK_BYTES + 1, 0)
+        if head and not (head.startswith(LOCK_MARKER.encode())
+                         or LEGACY_LOCK.fullmatch(head.decode("utf-8", "replace"))):
+            raise _Unusable("it holds something other than a lock file of this workflow")
+        if len(head) > MAX_LOCK_BYTES:
+            raise _Unusable("it is larger than a lock file of this workflow")
+        text = _lock_text()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text, 0)
+    except _Unusable:
+        os.close(fd)
+        raise
+    except OSError as exc:
+        os.close(fd)
+        raise _Unusable(f"cannot use it: {exc.strerror or exc}") from None
+    return os.fdopen(fd, "rb+", buffering=0)
 
 
 def claim_slot(pool: Sequence[str], runs_per_gpu: int, lock_dir: str | os.PathLike, *,
@@ -156,18 +336,41 @@ def claim_slot(pool: Sequence[str], runs_per_gpu: int, lock_dir: str | os.PathLi
     order = slot_order(pool, runs_per_gpu)
     t0 = last_log = time.monotonic()
     waited = False
+    skipped: dict[str, str] = {}     # lock file name -> why it cannot be used (logged once)
     while True:
-        for gpu, index in order:
-            fh = try_claim(folder, gpu, index)
-            if fh is not None:
+        dfd = open_folder(folder)
+        busy = 0
+        try:
+            for gpu, index in order:
+                try:
+                    fh = try_claim(folder, gpu, index, dfd)
+                except _Unusable as exc:
+                    name = lock_name(gpu, index)
+                    if name not in skipped:
+                        log(f"device slot lock {folder / name} cannot be used ({exc}); "
+                            "trying the next slot")
+                    skipped[name] = str(exc)
+                    continue
+                if fh is None:
+                    busy += 1
+                    continue
                 wait = f" after waiting {time.monotonic() - t0:.0f} s" if waited else ""
                 return DeviceSlot(gpu=gpu, index=index, cuda_visible_devices=gpu, source="slot",
                                   message=f"claimed slot gpu{gpu}.{index} of {len(order)}{wait}",
                                   claimed_at=time.time(), _handle=fh)
+        finally:
+            os.close(dfd)
+        if not busy:
+            name, why = next(iter(skipped.items()))
+            raise SlotError(
+                f"none of the {len(order)} device slots can be used: no lock file in {folder} is "
+                f"usable (e.g. {name}: {why}); remove what is not this workflow's there, the "
+                "folder holds only its lock files")
         now = time.monotonic()
         if not waited or now - last_log >= log_every:
-            log(f"all {len(order)} device slots ({len(pool)} GPU(s) x {runs_per_gpu}) are taken; "
-                f"waiting for one to free up (locks in {folder})")
+            unusable = f", {len(skipped)} of them unusable" if skipped else ""
+            log(f"all {len(order)} device slots ({len(pool)} GPU(s) x {runs_per_gpu}) are taken"
+                f"{unusable}; waiting for one to free up (locks in {folder})")
             last_log, waited = now, True
         if timeout is not None and now - t0 >= timeout:
             raise TimeoutError(f"no free device slot after {timeout:.0f} s")
@@ -176,7 +379,7 @@ def claim_slot(pool: Sequence[str], runs_per_gpu: int, lock_dir: str | os.PathLi
 
 def claim_device(device: str, gpus, runs_per_gpu: int, lock_dir: str | os.PathLike, *,
                  environ: dict | None = None, log: Callable[[str], None] = print,
-                 count_gpus: Callable[[], int] = probe_gpu_count, **wait) -> DeviceSlot:
+                 count_gpus: Callable[[], int] = physical_gpu_count, **wait) -> DeviceSlot:
     """What a training job does first: find its GPUs, claim a slot, set CUDA_VISIBLE_DEVICES.
 
     `device` is `engine.device`. With "cpu" a slot is claimed only for an explicit `gpus` list
@@ -186,7 +389,17 @@ def claim_device(device: str, gpus, runs_per_gpu: int, lock_dir: str | os.PathLi
     environ = os.environ if environ is None else environ
     if device == "mps" or (device == "cpu" and gpus == "auto"):
         return DeviceSlot(message=f"engine.device {device}: no GPU slot")
-    pool, source = gpu_pool(gpus, environ, count_gpus)
+    counted: list[int] = []
+
+    def count_once() -> int:
+        if not counted:
+            counted.append(count_gpus())
+        return counted[0]
+
+    error = gpu_ids_error(device, gpus, count_once, environ)
+    if error:
+        raise SlotError(error)
+    pool, source = gpu_pool(gpus, environ, count_once)
     if not pool:
         return DeviceSlot(message=f"{source}: training on the CPU, no slot")
     slot = claim_slot(pool, runs_per_gpu, lock_dir, environ=environ, log=log, **wait)
