@@ -1,15 +1,21 @@
 """Self-contained HTML report (and Markdown tables) for the CIFAR-10 ablation study.
 
-:func:`build_report` writes a single HTML file that opens offline: the CSS is inline, there are
-no scripts, fonts or external URLs, and every figure is embedded as a base64 ``data:`` URI.
-All text coming from the caller (titles, sentences, captions, table cells, configuration,
-environment) is HTML-escaped; only ``intro_html`` is inserted verbatim (it is trusted HTML
-written by the workflow, and must not reference external resources either).
+:func:`build_report` renders ``templates/report.html.j2`` into a single HTML file that opens
+offline: the CSS is inline, there are no scripts, fonts or external URLs, and every figure is
+embedded as a base64 ``data:`` URI. The template engine (Jinja2) escapes every value: titles,
+sentences, captions, table cells, configuration, environment and the intro are text, however
+they are spelled (``<script>``, quotes, ``&``). The one way to put markup in is a
+``markupsafe.Markup`` value, which :func:`render_html` makes from a template of its own, so the
+values inside it are escaped too.
+
+In Markdown, :func:`markdown_comment` writes text into an HTML comment that no text can close
+early, and :func:`dataframe_to_markdown` keeps cells text (no markup, no extra rows or columns).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import math
@@ -17,48 +23,17 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import jinja2
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
+from tabulate import tabulate
 
 from cifar_nets.io import write_text
 
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
          ".gif": "image/gif", ".svg": "image/svg+xml", ".webp": "image/webp"}
-
-_CSS = """
-:root { --fg:#1d2330; --muted:#5b6475; --accent:#2a5db0; --line:#d9dee7; --bg-soft:#f5f7fb; }
-* { box-sizing: border-box; }
-body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
-       color: var(--fg); max-width: 1100px; margin: 0 auto; padding: 1.5rem 1.5rem 4rem;
-       line-height: 1.5; }
-h1 { font-size: 1.9rem; margin-bottom: .3rem; }
-h2 { font-size: 1.4rem; margin-top: 2.6rem; padding-bottom: .25rem;
-     border-bottom: 2px solid var(--line); }
-a { color: var(--accent); }
-nav.toc { background: var(--bg-soft); border: 1px solid var(--line); border-radius: 6px;
-          padding: .6rem 1.2rem; margin: 1rem 0 1.5rem; }
-nav.toc ol { margin: .3rem 0; }
-.intro { margin-bottom: 1rem; }
-ul.conclusions { background: #eef4ff; border-left: 4px solid var(--accent); border-radius: 4px;
-                 padding: .7rem 1rem .7rem 2.2rem; margin: 1rem 0; font-size: 1.05rem; }
-ul.conclusions li { margin: .25rem 0; }
-.table-block { margin: 1.2rem 0; overflow-x: auto; }
-.caption { font-weight: 600; color: var(--muted); margin: .2rem 0 .4rem; }
-table.data { border-collapse: collapse; font-size: .88rem; font-variant-numeric: tabular-nums; }
-table.data th, table.data td { border: 1px solid var(--line); padding: .25rem .6rem;
-                               text-align: right; }
-table.data th { background: var(--bg-soft); }
-table.data td:first-child, table.data th:first-child { text-align: left; }
-table.data tbody tr:nth-child(even) { background: #fafbfd; }
-figure { margin: 1.4rem 0; text-align: center; }
-figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
-figcaption { color: var(--muted); font-size: .9rem; margin-top: .3rem; }
-pre { background: var(--bg-soft); border: 1px solid var(--line); border-radius: 4px;
-      padding: .8rem; overflow-x: auto; font-size: .85rem; }
-p.empty { color: var(--muted); font-style: italic; }
-footer { margin-top: 3rem; color: var(--muted); font-size: .8rem; }
-"""
 
 
 # --------------------------------------------------------------------------------------------
@@ -72,8 +47,18 @@ def image_data_uri(path) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _esc(text: Any) -> str:
-    return html.escape("" if text is None else str(text), quote=True)
+@functools.cache
+def _jinja() -> jinja2.Environment:
+    """The template engine of every HTML the project writes: autoescaping, undefined names fail."""
+    return jinja2.Environment(loader=jinja2.PackageLoader("cifar_nets", "templates"),
+                              autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def render_html(source: str, **values: Any) -> Markup:
+    """A fragment of trusted HTML from the template ``source`` (written by the project, never by
+    a user), with every value escaped: e.g. the report's intro."""
+    return Markup(_jinja().from_string(source).render(**values))
 
 
 def _slug(text: str, used: set) -> str:
@@ -125,11 +110,23 @@ def format_config(config: Mapping) -> str:
         return json.dumps(data, indent=2, ensure_ascii=False)
 
 
-def _table_html(df: pd.DataFrame, floatfmt: str = ".2f") -> str:
+def _cell(value: Any, floatfmt: str) -> str:
+    """One table cell as text, as pandas' ``to_html`` shows it: missing values empty, floats with
+    ``floatfmt``, tabs and line breaks as ``\\t``/``\\n`` (so a cell stays one line)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return "" if math.isnan(value) else _format_float(float(value), floatfmt)
+    text = str(value)
+    return text.replace("\t", "\\t").replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _table(df: pd.DataFrame | None, floatfmt: str = ".2f", caption: Any = "") -> dict:
+    """What the template's ``table`` macro shows: header and rows as text (None: no columns)."""
     if df is None or len(df.columns) == 0:
-        return '<p class="empty">(empty table)</p>'
-    return df.to_html(index=False, escape=True, border=0, classes="data", na_rep="",
-                      float_format=lambda x: _format_float(x, floatfmt))
+        return {"caption": caption, "columns": None, "rows": None}
+    return {"caption": caption, "columns": [str(c) for c in df.columns],
+            "rows": [[_cell(v, floatfmt) for v in row] for row in df.itertuples(index=False)]}
 
 
 def _env_value(v: Any) -> str:
@@ -143,34 +140,16 @@ def _env_value(v: Any) -> str:
 # --------------------------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------------------------
-def _section_html(sid: str, stitle: str, sec: Mapping, floatfmt: str) -> str:
-    """One report section: heading, generated sentences, tables, embedded figures."""
-    parts = [f'<section id="{sid}">', f"<h2>{_esc(stitle)}</h2>"]
-    sentences = [s for s in (sec.get("sentences") or []) if str(s).strip()]
-    if sentences:
-        parts.append('<ul class="conclusions">')
-        parts += [f"<li>{_esc(s)}</li>" for s in sentences]
-        parts.append("</ul>")
-    for caption, df in sec.get("tables") or []:
-        parts.append('<div class="table-block">')
-        if caption:
-            parts.append(f'<p class="caption">{_esc(caption)}</p>')
-        parts.append(_table_html(df, floatfmt))
-        parts.append("</div>")
-    for caption, png in sec.get("figures") or []:
-        uri = image_data_uri(png)
-        parts.append("<figure>")
-        parts.append(f'<img src="{uri}" alt="{_esc(caption)}">')
-        if caption:
-            parts.append(f"<figcaption>{_esc(caption)}</figcaption>")
-        parts.append("</figure>")
-    if len(parts) == 2:
-        parts.append('<p class="empty">(nothing to show)</p>')
-    parts.append("</section>")
-    return "\n".join(parts)
+def _section(sid: str, stitle: str, sec: Mapping, floatfmt: str) -> dict:
+    """One report section for the template: heading, generated sentences, tables, figures."""
+    return {"id": sid, "title": stitle,
+            "sentences": [s for s in (sec.get("sentences") or []) if str(s).strip()],
+            "tables": [_table(df, floatfmt, caption) for caption, df in sec.get("tables") or []],
+            "figures": [{"caption": caption, "uri": image_data_uri(png)}
+                        for caption, png in sec.get("figures") or []]}
 
 
-def build_report(path, *, title: str, intro_html: str, sections: Sequence[Mapping],
+def build_report(path, *, title: str, intro: str | Markup, sections: Sequence[Mapping],
                  config: Mapping, environment: Mapping, floatfmt: str = ".2f") -> None:
     """Write one self-contained HTML report to ``path`` (atomically).
 
@@ -178,76 +157,65 @@ def build_report(path, *, title: str, intro_html: str, sections: Sequence[Mappin
     conclusions, shown prominently as a list), ``tables`` (``[(caption, DataFrame), ...]``) and
     ``figures`` (``[(caption, png_path), ...]``, embedded as base64 data URIs; a missing file
     raises ``FileNotFoundError``). A table of contents links the sections; the report ends with
-    "Configuration used" and "Environment".
+    "Configuration used" and "Environment". Every string is shown as text; ``intro`` is markup
+    only when it is ``Markup`` (e.g. from :func:`render_html`).
     """
     used: set = set()
-    body: list[str] = []
-    toc: list[tuple[str, str]] = []
-
+    body: list[dict] = []
     for i, sec in enumerate(sections, start=1):
         stitle = str(sec.get("title") or f"Section {i}")
-        sid = _slug(stitle, used)
-        toc.append((sid, stitle))
-        body.append(_section_html(sid, stitle, sec, floatfmt))
-
+        body.append(_section(_slug(stitle, used), stitle, sec, floatfmt))
     cid = _slug("Configuration used", used)
-    toc.append((cid, "Configuration used"))
-    body.append(f'<section id="{cid}">\n<h2>Configuration used</h2>\n'
-                f"<pre>{_esc(format_config(config))}</pre>\n</section>")
-
     eid = _slug("Environment", used)
-    toc.append((eid, "Environment of the report node"))
+    toc = ([{"id": s["id"], "title": s["title"]} for s in body]
+           + [{"id": cid, "title": "Configuration used"},
+              {"id": eid, "title": "Environment of the report node"}])
     env_df = pd.DataFrame({"item": [str(k) for k in (environment or {})],
                            "value": [_env_value(v) for v in (environment or {}).values()]})
-    env_html = (_table_html(env_df) if len(env_df)
-                else '<p class="empty">(no environment information)</p>')
-    body.append(f'<section id="{eid}">\n<h2>Environment of the report node</h2>\n'
-                '<p>The machine that wrote this report; where each run trained is in '
-                '"Where the runs ran".</p>\n'
-                f'<div class="table-block">{env_html}</div>\n</section>')
-
-    toc_html = "\n".join(f'<li><a href="#{sid}">{_esc(t)}</a></li>' for sid, t in toc)
-    doc = "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_esc(title)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-        "<header>",
-        f"<h1>{_esc(title)}</h1>",
-        f'<div class="intro">{intro_html or ""}</div>',
-        "</header>",
-        '<nav class="toc">',
-        "<strong>Contents</strong>",
-        "<ol>",
-        toc_html,
-        "</ol>",
-        "</nav>",
-        "<main>",
-        "\n".join(body),
-        "</main>",
-        "<footer>Self-contained report: all figures are embedded; no external resources.</footer>",
-        "</body>",
-        "</html>",
-        "",
-    ])
+    doc = _jinja().get_template("report.html.j2").render(
+        title="" if title is None else str(title), intro=intro or "", toc=toc, sections=body,
+        config_id=cid, config=format_config(config), environment_id=eid,
+        environment=_table(env_df) if len(env_df) else None)
     write_text(path, doc)
 
 
 # --------------------------------------------------------------------------------------------
 # markdown
 # --------------------------------------------------------------------------------------------
+def markdown_text(text: Any) -> str:
+    """``text`` for a Markdown table cell: shown as written, never as markup. HTML's ``& < >``
+    become entities, backslashes and pipes are escaped (a pipe cannot end the cell) and line
+    breaks become spaces (a cell cannot start a row)."""
+    text = html.escape(str(text), quote=False).replace("\\", "\\\\").replace("|", "\\|")
+    return re.sub(r"\r\n|\r|\n", " ", text)
+
+
+def markdown_comment(text: Any) -> str:
+    """``<!-- text -->`` on one line that no text can close early or leave open: ``& < >`` and
+    line breaks are written as character references (``-->`` becomes ``--&gt;``), so
+    ``html.unescape`` of what is between ``<!-- `` and `` -->`` gives ``text`` back."""
+    body = html.escape(str(text), quote=False).replace("\r", "&#13;").replace("\n", "&#10;")
+    return f"<!-- {body} -->"
+
+
+def _is_text(col: pd.Series) -> bool:
+    values = col.dropna()
+    return len(values) > 0 and all(isinstance(v, str) for v in values)
+
+
 def dataframe_to_markdown(df: pd.DataFrame, floatfmt: str = ".2f") -> str:
-    """A pipe table (no index) by pandas' ``DataFrame.to_markdown`` (tabulate): floats with
-    ``floatfmt``, missing values empty, pipes inside cells escaped, numbers right-aligned."""
-    clean = df.apply(lambda col: col.map(lambda v: v.replace("|", "\\|") if isinstance(v, str) else v))
+    """A pipe table (no index) by tabulate: floats with
+    ``floatfmt``, missing values empty, text cells escaped by :func:`markdown_text` and shown as
+    written (a text column of ``2.4`` or ``007`` is not reformatted as a number), numbers
+    right-aligned."""
+    text_columns = [i for i, c in enumerate(df.columns) if _is_text(df.iloc[:, i])]
+    clean = df.apply(lambda col: col.map(lambda v: markdown_text(v) if isinstance(v, str) else v))
     clean = clean.astype(object).where(clean.notna(), None)
-    return clean.to_markdown(index=False, floatfmt=floatfmt, tablefmt="pipe", missingval="") + "\n"
+    # tabulate itself, not DataFrame.to_markdown: that shifts a list of disable_numparse columns
+    return tabulate(clean.values.tolist(), headers=[markdown_text(c) for c in df.columns],
+                    tablefmt="pipe", floatfmt=floatfmt, missingval="",
+                    disable_numparse=text_columns or False) + "\n"
 
 
-__all__ = ["image_data_uri", "build_report", "dataframe_to_markdown",
-                          "format_config"]
+__all__ = ["image_data_uri", "build_report", "render_html", "dataframe_to_markdown",
+           "markdown_comment", "markdown_text", "format_config"]

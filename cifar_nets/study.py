@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from .models import BLOCK_TYPES, MODEL_NAMES
+from .report import render_html
 from .stats import describe_comparison, paired_comparisons, seed_summary
 
 RUN_COLUMNS = [
@@ -149,6 +150,26 @@ def recipe_sentences(seeds: pd.DataFrame, n_blocks: int) -> list[str]:
 
 
 # --------------------------------------------------------------------------- report sections
+
+_INTRO = ("<p>What a residual connection buys: {{ n_runs }} training runs of the notebook's "
+          "<code>DeepNet</code> on {{ label }}, over block types {{ study.block_types|join(', ') }}, "
+          "n_blocks {{ study.n_blocks|join(', ') }}, seeds {{ seeds }} and recipes "
+          "{{ study.recipes|join(', ') }}.</p>")
+
+
+def report_title(data_label: str) -> str:
+    return f"CIFAR-10 ablation study ({data_label})"
+
+
+def report_intro(n_runs: int, data_label: str, study: dict):
+    """The report's opening paragraph (HTML, every value in it escaped)."""
+    seeds = study["seeds"]
+    seeds_text = (", ".join(map(str, seeds)) if isinstance(seeds, list) else
+                  f"chosen per group until the widest 95% interval of a paired difference is "
+                  f"within ±{seeds['target_halfwidth']:g} points ({seeds['min']} to {seeds['max']} "
+                  f"seeds)")
+    return render_html(_INTRO, n_runs=n_runs, label=data_label, study=study, seeds=seeds_text)
+
 
 def notebook_comparison(runs: pd.DataFrame) -> pd.DataFrame:
     """The default-depth notebook-recipe runs next to the notebook's reported numbers."""

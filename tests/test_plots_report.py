@@ -259,7 +259,7 @@ def build_sample_report(out_dir: Path) -> tuple[Path, dict]:
               "block_types": ["conv", "res", "skip"], "data_dir": Path("data")}
     env = {"python": "3.11.2", "cuda_devices": [], "torch": "2.4.0", "numpy": "2.0"}
     path = out_dir / "report.html"
-    build_report(path, title="CIFAR-10 <ablation>", intro_html="<p>Intro paragraph.</p>",
+    build_report(path, title="CIFAR-10 <ablation>", intro="Intro paragraph.",
                  sections=sections, config=config, environment=env)
     return path, {"runs": runs, "summary": summary, "sentences": sentences, "n_figs": 3}
 
@@ -287,7 +287,7 @@ def test_report_self_contained(tmp_path):
     text = " ".join(parser.text)
     for s in info["sentences"]:
         assert s in text  # shown verbatim as text ...
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in doc  # ... because escaped
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in doc  # ... because escaped
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in doc
     assert "CIFAR-10 &lt;ablation&gt;" in doc and "a &amp; b" in doc
     # table values
@@ -307,7 +307,7 @@ def test_report_self_contained(tmp_path):
 
 def test_report_missing_figure_raises(tmp_path):
     with pytest.raises(FileNotFoundError):
-        build_report(tmp_path / "r.html", title="t", intro_html="", config={}, environment={},
+        build_report(tmp_path / "r.html", title="t", intro="", config={}, environment={},
                      sections=[{"title": "s", "figures": [("gone", tmp_path / "nope.png")]}])
     assert not (tmp_path / "r.html").exists()
 

@@ -7,7 +7,7 @@ from pathlib import Path  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from cifar_nets.report import build_report  # noqa: E402
-from cifar_nets.study import report_sections  # noqa: E402
+from cifar_nets.study import report_intro, report_sections, report_title  # noqa: E402
 from cifar_nets.sysinfo import environment_info  # noqa: E402
 
 inp, study = snakemake.input, snakemake.params.study
@@ -31,16 +31,8 @@ for path, run in zip(inp.pairs, snakemake.params.runs):
     pairs[key] = df if key not in pairs else pairs[key] + df
 
 label = snakemake.params.data_label
-seeds = study["seeds"]
-seeds_text = (", ".join(map(str, seeds)) if isinstance(seeds, list) else
-              f"chosen per group until the widest 95% interval of a paired difference is within "
-              f"±{seeds['target_halfwidth']:g} points ({seeds['min']} to {seeds['max']} seeds)")
 sections = report_sections(tables, figures, label, pairs)
-intro = (f"<p>What a residual connection buys: {len(tables['runs'])} training runs of the "
-         f"notebook's <code>DeepNet</code> on {label}, over block types "
-         f"{', '.join(study['block_types'])}, n_blocks {', '.join(map(str, study['n_blocks']))}, "
-         f"seeds {seeds_text} and recipes "
-         f"{', '.join(study['recipes'])}.</p>")
-build_report(snakemake.output[0], title=f"CIFAR-10 ablation study ({label})", intro_html=intro,
-             sections=sections, config=dict(snakemake.params.config), environment=environment_info())
+build_report(snakemake.output[0], title=report_title(label),
+             intro=report_intro(len(tables["runs"]), label, study), sections=sections,
+             config=dict(snakemake.params.config), environment=environment_info())
 log(f"wrote {snakemake.output[0]}")

@@ -6,7 +6,7 @@ log = log_to(snakemake.log[0])  # noqa: F821
 import json  # noqa: E402
 
 from cifar_nets.io import write_csv, write_text  # noqa: E402
-from cifar_nets.report import dataframe_to_markdown  # noqa: E402
+from cifar_nets.report import dataframe_to_markdown, markdown_comment  # noqa: E402
 from cifar_nets.seeds import stopping_table  # noqa: E402
 from cifar_nets.study import collect_environments, collect_runs, summary_tables  # noqa: E402
 
@@ -21,5 +21,5 @@ for path in snakemake.output:
     if ext == "csv":
         write_csv(path, df)
     else:
-        write_text(path, f"<!-- {snakemake.params.data_label} -->\n" + dataframe_to_markdown(df))
+        write_text(path, markdown_comment(snakemake.params.data_label) + "\n" + dataframe_to_markdown(df))
 log(f"{len(runs)} runs summarised")
