@@ -262,7 +262,7 @@ def test_workflow_with_a_hostile_label(tmp_path):
     from workflow_helpers import snakemake, tiny_config
 
     label = "</title><script>alert(\"x\")</script> --> & Ünï"
-    cfg_path = tiny_config(tmp_path, epochs=1, block_types=["conv"], n_blocks=[1], seeds=[0],
+    cfg_path = tiny_config(tmp_path, block_types=["conv"], n_blocks=[1], seeds=[0],
                            recipes=["notebook"])
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["data"]["label"] = label
