@@ -9,8 +9,10 @@ from cifar_nets.config import ConfigError, load_schema, validate_config  # noqa:
 from cifar_nets.hardware import (  # noqa: E402
     GPU_JOB_THREADS,
     cpu_thread_plan,
+    gpu_ids_error,
     gpu_resource_advice,
     local_gpu_count,
+    local_physical_gpu_count,
     training_on_gpu,
     usable_cpus,
 )
@@ -200,6 +202,21 @@ def train_gpu(wildcards):
     return 1
 
 
+def _check_gpu_ids():
+    """Where this host trains (no cluster: Snakemake was given cores, not nodes), engine.gpus
+    ids it does not have stop the run before any job. On a cluster each job checks them on its
+    own node (cifar_nets/slots.py)."""
+    if workflow.nodes is not None:
+        return
+    err = gpu_ids_error(config["engine"]["device"], config["engine"]["gpus"],
+                        local_physical_gpu_count, os.environ)
+    if err:
+        raise WorkflowError(f"config error: {err}")
+
+
+_check_gpu_ids()
+
+
 def pending_runs():
     """Training runs without a train.json yet, in study order: the jobs competing for cores."""
     return [
@@ -208,8 +225,34 @@ def pending_runs():
     ]
 
 
+def _provided_cores():
+    """--cores as Snakemake parsed it (None in a dry run without --cores, or on a cluster)."""
+    try:
+        return workflow.cores
+    except WorkflowError:  # Snakemake's "requires a total number of cores" when none is given
+        return None
+
+
+def _cap_cores():
+    """Locally, --cores above the usable cores would plan more threads than the host has (three
+    one-thread jobs on two cores measured 0.96x, docs/machines.md): plan and schedule for the
+    usable cores instead, with one warning line. Snakemake has no public setter for its core
+    count; the one assignment below is tested (tests/test_faults.py) so that a release that
+    changes it fails loudly."""
+    given, usable = _provided_cores(), usable_cpus()
+    if not isinstance(given, int) or given <= usable or workflow.nodes is not None:
+        return
+    workflow.global_resources["_cores"] = usable
+    logger.warning(f"cifar-ablation: --cores {given} is more than the {usable} usable cores of "
+                   f"this host; planning and running for {usable} (use --cores {usable})")
+
+
+_cap_cores()
+
+
 def _cores():
-    return workflow._cores if isinstance(workflow._cores, int) else usable_cpus()
+    cores = _provided_cores()
+    return cores if isinstance(cores, int) else usable_cpus()
 
 
 def job_threads(wildcards):

@@ -274,3 +274,39 @@ def test_every_bad_command_line_is_one_line_and_exit_code_2(tmp_path, args, word
     assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
     assert words in r.stderr, r.stderr
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- cores and GPU ids
+
+def _train_threads(out):
+    return sorted(int(t) for t in re.findall(r"rule train:(?:\n    [^\n]*)*?\n    threads: (\d+)", out))
+
+
+@pytest.mark.workflow
+def test_cores_above_the_usable_ones_are_capped_with_one_warning(tmp_path):
+    from cifar_nets.hardware import usable_cpus
+    usable = usable_cpus()
+    cfg = tiny_config(tmp_path, engine={"threads": "auto"}, block_types=["conv", "res", "skip"])
+    capped = snakemake(tmp_path, "--configfile", str(cfg), "-n", "--cores", str(usable + 3))
+    exact = snakemake(tmp_path, "--configfile", str(cfg), "-n", "--cores", str(usable))
+    warning = f"--cores {usable + 3} is more than the {usable} usable cores of this host"
+    assert capped.out.count(warning) == 1, capped.out[-2000:]
+    assert warning not in exact.out
+    assert _train_threads(capped.out) == _train_threads(exact.out)
+    from cifar_nets.hardware import cpu_thread_plan     # Snakemake prints threads above 1 only
+    assert _train_threads(capped.out) == sorted(t for t in cpu_thread_plan(usable, 3) if t > 1)
+    # Snakemake schedules for the capped count too (the one internal this project sets: fails
+    # here if a Snakemake release stops reading it)
+    real = snakemake(tmp_path, "--configfile", str(cfg), "--cores", str(usable + 3),
+                     "results/data/split-seed42.npz")
+    assert f"Provided cores: {usable}" in real.out, real.out[-2000:]
+
+
+@pytest.mark.workflow
+def test_gpu_ids_the_host_lacks_stop_the_run_naming_the_key(tmp_path):
+    cfg = tiny_config(tmp_path)
+    r = snakemake(tmp_path, "--configfile", str(cfg), "-n", "--cores", "1", "--config",
+                  "engine={device: cuda, gpus: [7]}", ok=False,
+                  env=dict(__import__("os").environ, CUDA_VISIBLE_DEVICES=""))
+    assert re.search(r"config error: engine\.gpus: \[7\] but this host has \d+ visible CUDA", r.out), \
+        r.out[-2000:]
