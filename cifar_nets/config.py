@@ -238,6 +238,12 @@ def check_semantics(cfg: dict) -> None:
     seeds = study["seeds"]
     if isinstance(seeds, dict) and seeds["max"] < seeds["min"]:
         raise ConfigError(f"study.seeds.max: {seeds['max']} is below study.seeds.min {seeds['min']}")
+    # a precision target is met by the interval of a paired difference between two block types:
+    # with one block type there is none, and every group would train max seeds for nothing
+    if isinstance(seeds, dict) and len(study["block_types"]) < 2:
+        raise ConfigError(f"study.seeds: a precision target compares block types, but "
+                          f"study.block_types has only {study['block_types'][0]!r} - add a second "
+                          f"block type or give study.seeds as a list")
     if cfg["logging"]["tensorboard"]:
         from .tblog import tensorboard_available  # noqa: PLC0415
         if not tensorboard_available():
