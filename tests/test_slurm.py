@@ -109,7 +109,8 @@ def test_every_training_and_evaluation_job_is_its_own_slurm_job(slurm_run):
             assert j["Partition"] == "main" and j["Account"] == "none", j
             assert j["NumCPUs"] == "1", j
         assert len(re.findall(rf"rule {rule}:", out)) == 3
-    for j in jobs_of(jobs, "train"):                   # gpu=1 became a one-GPU request
+    # engine.device auto on a cluster: the train rule's gpu=1 became a one-GPU request
+    for j in jobs_of(jobs, "train"):
         assert j.get("TresPerJob") == "gres:gpu:1", j
         assert "mem=8000M" in j["TRES"], j              # the profile's memory for training
     for j in jobs_of(jobs, "evaluate"):
@@ -215,6 +216,8 @@ def test_training_cancelled_by_slurm_resumes_and_ends_as_if_never_interrupted(cl
     assert not ckpt.exists()
     states = {j["JobId"]: j["JobState"] for j in jobs_of(slurm_jobs(cluster_env, work), "train")}
     assert sorted(states.values()) == ["CANCELLED", "COMPLETED"], (states, second.stdout[-2000:])
+    for j in jobs_of(slurm_jobs(cluster_env, work), "train"):   # engine.device cpu: no GPU asked for
+        assert "gpu" not in j.get("TresPerJob", ""), j
 
     # 3. An uninterrupted run with the same seed (locally) ends with identical results.
     snakemake(ref, "--configfile", "test_config.yaml", "--cores", "1", target)

@@ -1,0 +1,126 @@
+"""profiles/slurm asks SLURM for a GPU per training job only when training runs on one.
+
+No cluster needed: a dry run under the profile shows each training job's `gpu` resource, and a
+real run with stand-in SLURM commands on PATH (a `sbatch` that records its arguments and refuses
+the job) shows the exact sbatch call the SLURM executor plugin builds from it. These run in CI
+(where the plugin is installed); elsewhere they are skipped without the plugin, as in
+tests/test_slurm.py (CIFAR_ABLATION_REQUIRE_SLURM=1 makes that a failure).
+"""
+import os
+import re
+import shlex
+
+import pytest
+
+from workflow_helpers import ROOT, snakemake, tiny_config
+
+PROFILE = ROOT / "profiles" / "slurm"
+RUN = dict(block_types=["conv"], n_blocks=[2], seeds=[0], recipes=["notebook"])
+TRAIN_TARGET = "results/runs/notebook/conv/n2/seed0/train.json"
+# The SLURM client commands the plugin may call; every one is a stand-in here.
+SLURM_COMMANDS = ("sbatch", "squeue", "sinfo", "sacct", "sacctmgr", "sshare", "scontrol",
+                  "scancel", "srun")
+
+
+@pytest.fixture(autouse=True)
+def _slurm_plugin():
+    try:
+        import snakemake_executor_plugin_slurm  # noqa: F401
+    except ImportError:
+        problem = "snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')"
+        if os.environ.get("CIFAR_ABLATION_REQUIRE_SLURM"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
+def _rule_blocks(out, rule):
+    """The blocks Snakemake prints for each job of `rule` (up to the next blank line)."""
+    return re.findall(rf"^rule {rule}:\n(.*?)(?:\n\n|\Z)", out, re.M | re.S)
+
+
+def train_resources(out):
+    """{resource: value} of every training job a dry run lists."""
+    jobs = []
+    for block in _rule_blocks(out, "train"):
+        line = re.search(r"^\s+resources: (.*)$", block, re.M).group(1)
+        jobs.append(dict(kv.split("=", 1) for kv in line.split(", ")))
+    return jobs
+
+
+def dry_run(tmp_path, device):
+    cfg = tiny_config(tmp_path, **RUN)
+    proc = snakemake(tmp_path, "-n", "--profile", str(PROFILE), "--configfile", str(cfg),
+                     "--config", f"engine={{device: {device}}}")
+    jobs = train_resources(proc.out)
+    assert len(jobs) == 1, proc.out[-3000:]
+    return jobs[0]
+
+
+def test_dry_run_cpu_training_jobs_ask_for_no_gpu(tmp_path):
+    job = dry_run(tmp_path, "cpu")
+    assert job.get("gpu", "0") == "0", job
+    assert job["mem_mb"] == "8000" and job["runtime"] == "240", job   # the profile's own still apply
+
+
+def test_dry_run_cuda_training_jobs_ask_for_one_gpu(tmp_path):
+    assert dry_run(tmp_path, "cuda")["gpu"] == "1"
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A work folder with the tiny data and split already made (locally), so that the training
+    job is the first one the SLURM executor submits."""
+    work = tmp_path_factory.mktemp("profile")
+    cfg = tiny_config(work, **RUN)
+    snakemake(work, "--cores", "1", "--configfile", str(cfg), "--until", "split")
+    return work, cfg
+
+
+def sbatch_call(work, cfg, device, tmp_path, *extra):
+    """Run the training job under the profile with stand-in SLURM commands; the arguments the
+    plugin gave sbatch (the stand-in refuses the job, so Snakemake stops at once)."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "slurm-calls.log"
+    bin_dir.mkdir()
+    stub = bin_dir / "slurm-stand-in"
+    stub.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "$(basename "$0") $*" >> {shlex.quote(str(log))}\n'
+        'if [ "$(basename "$0")" = sbatch ]; then echo "sbatch: stand-in refuses" >&2; exit 1; fi\n'
+        "exit 0\n")
+    stub.chmod(0o755)
+    for name in SLURM_COMMANDS:
+        (bin_dir / name).symlink_to(stub.name)
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    proc = snakemake(work, "--profile", str(PROFILE), "--configfile", str(cfg),
+                     "--config", f"engine={{device: {device}}}",
+                     *extra, "--slurm-init-seconds-before-status-checks", "1", TRAIN_TARGET,
+                     ok=False, env=env, timeout=300)
+    assert "stand-in refuses" in proc.out, proc.out[-3000:]
+    calls = [line.split(" --wrap=")[0] for line in log.read_text().splitlines()
+             if line.startswith("sbatch ")]
+    assert len(calls) == 1, calls
+    assert "rule_train_" in calls[0], calls
+    return calls[0].split()
+
+
+@pytest.mark.workflow
+def test_sbatch_of_a_cpu_training_job_has_no_gpu_request(prepared, tmp_path):
+    args = sbatch_call(*prepared, "cpu", tmp_path)
+    assert not [a for a in args if a.startswith(("--gpus", "--gres", "--gpus-per"))], args
+    assert "--cpus-per-task=4" in args, args              # the profile's set-threads for train
+
+
+@pytest.mark.workflow
+def test_sbatch_of_an_auto_training_job_on_a_cluster_asks_for_one_gpu(prepared, tmp_path):
+    args = sbatch_call(*prepared, "auto", tmp_path)
+    assert "--gpus=1" in args, args
+
+
+@pytest.mark.workflow
+def test_more_cpus_for_cpu_training_as_docs_cluster_md_shows(prepared, tmp_path):
+    """docs/cluster.md: a command-line --set-threads replaces the profile's whole list, so it names
+    all four rules; training then gets 16 CPUs and still no GPU."""
+    args = sbatch_call(*prepared, "cpu", tmp_path,
+                       "--set-threads", "train=16", "evaluate=2", "prepare_cifar10=1", "split=1")
+    assert "--cpus-per-task=16" in args, args
+    assert not [a for a in args if a.startswith(("--gpus", "--gres", "--gpus-per"))], args
