@@ -7,16 +7,25 @@ than ``target_halfwidth`` (points of test accuracy, half the interval) gets ``st
 until the target or ``max`` seeds. The rule looks at interval *width* only, never at a
 difference's sign or p-value: stopping when p < 0.05 inflates false positives
 (:func:`simulate_false_positives` shows both). The workflow runs one Snakemake checkpoint per
-round (rules/seeds.smk).
+round (rules/seeds.smk); this module owns the round files it writes (results/seeds/round<N>.json):
+:func:`write_round`, :func:`read_round` (checked: a bad file is one :class:`RoundFileError` line
+naming it), and what the rounds mean for the groups of the study as configured now
+(:func:`seeds_after`, :func:`round_is_final`): a group a round did not decide (a depth or recipe
+added since) starts at ``min`` seeds, a group no longer in the study is ignored.
 """
 from __future__ import annotations
 
+import json
 import math
+import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .io import write_json
 from .stats import paired_comparisons
 
 TARGET_MET = "target met"
@@ -76,6 +85,173 @@ def decide(runs: pd.DataFrame, target: SeedTarget) -> list[dict]:
     return out
 
 
+# --------------------------------------------------------------------------- round files
+
+STATUSES = (MORE, TARGET_MET, STOPPED_AT_MAX)
+MAX_SEEDS = 1000                 # the schema's bound on study.seeds (a list, or max)
+MAX_SEED = 2 ** 63 - 1
+ROUND_FILE = re.compile(r"round(\d+)\.json")
+_FIX = "delete it and that round is decided again"
+
+
+class RoundFileError(ValueError):
+    """A round file that cannot be used: one line naming the file, what is wrong and what to do."""
+
+
+def round_decision(round_no: int, target: dict, groups: list[dict]) -> dict:
+    """The content of a round file: the round, the target, every group's decision (decide()),
+    and `done`: whether every group it decided has stopped."""
+    return {"round": int(round_no), "target": dict(target),
+            "done": all(g["status"] != MORE for g in groups), "groups": list(groups)}
+
+
+def write_round(path, round_no: int, target: dict, groups: list[dict]) -> dict:
+    """Write one round's file atomically (checked first, so the reader never refuses it)."""
+    decision = round_decision(round_no, target, groups)
+    validate_round(json.loads(json.dumps(decision, default=str)), path, round_no)
+    write_json(path, decision)
+    return decision
+
+
+def round_number(path) -> int | None:
+    m = ROUND_FILE.fullmatch(Path(path).name)
+    return int(m.group(1)) if m else None
+
+
+def read_round(path) -> dict:
+    """A round file, checked: JSON, its keys, their types, seeds non-negative integers. Raises
+    RoundFileError naming the file and what to do."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise RoundFileError(f"{path}: not valid JSON (not UTF-8 text) - {_FIX}") from None
+    except OSError as exc:
+        raise RoundFileError(f"{path}: cannot be read ({exc.strerror or exc}) - check its "
+                             f"permissions, or {_FIX}") from None
+
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        dup = next((k for k in keys if keys.count(k) > 1), None)
+        if dup is not None:
+            raise ValueError(f"key {dup!r} twice")
+        return dict(pairs)
+
+    try:
+        decision = json.loads(text, object_pairs_hook=no_duplicates)
+    except RecursionError:
+        raise RoundFileError(f"{path}: not valid JSON (nested too deeply) - {_FIX}") from None
+    except json.JSONDecodeError as exc:
+        at_end = exc.pos >= len(text.rstrip())
+        why = "truncated?" if at_end else f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise RoundFileError(f"{path}: not valid JSON ({why}) - {_FIX}") from None
+    except ValueError as exc:     # a key twice
+        raise RoundFileError(f"{path}: not valid JSON ({exc}) - {_FIX}") from None
+    return validate_round(decision, path, round_number(path))
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def validate_round(decision, path, round_no: int | None = None) -> dict:
+    """`decision` (parsed JSON) if it has the structure write_round writes, else RoundFileError."""
+    def bad(where, what):
+        raise RoundFileError(f"{path}: {where}{what} - {_FIX}")
+
+    def need(obj, where, keys):
+        if not isinstance(obj, dict):
+            bad(where.rstrip(": ") + ": " if where else "", f"{_short(obj)} is not a JSON object")
+        for k in keys:
+            if k not in obj:
+                bad(where, f"missing key {k!r}")
+
+    def integer(value, where):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+            bad("", f"{where}: {_short(value)} is not a non-negative integer")
+
+    def number(value, where, what="a non-negative number"):
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value)
+                or value < 0):
+            bad("", f"{where}: {_short(value)} is not {what}")
+
+    def seed_list(value, where):
+        if not isinstance(value, list):
+            bad("", f"{where}: {_short(value)} is not a list")
+        if len(value) > MAX_SEEDS:
+            bad("", f"{where}: {len(value)} seeds, more than {MAX_SEEDS}")
+        for i, s in enumerate(value):
+            integer(s, f"{where}[{i}]")
+        dup = next((s for i, s in enumerate(value) if s in value[:i]), None)
+        if dup is not None:
+            bad("", f"{where}: seed {dup} twice")
+
+    need(decision, "", ("round", "target", "done", "groups"))
+    integer(decision["round"], "round")
+    if round_no is not None and decision["round"] != round_no:
+        bad("", f"round: {decision['round']}, but the file is round {round_no}")
+    need(decision["target"], "target: ", ("target_halfwidth",))
+    number(decision["target"]["target_halfwidth"], "target.target_halfwidth", "a positive number")
+    if not isinstance(decision["done"], bool):
+        bad("", f"done: {_short(decision['done'])} is not true or false")
+    groups = decision["groups"]
+    if not isinstance(groups, list):
+        bad("", f"groups: {_short(groups)} is not a list")
+    seen = set()
+    for i, g in enumerate(groups):
+        at = f"groups[{i}]"
+        need(g, f"{at}: ", ("recipe", "n_blocks", "seeds", "widest_halfwidth", "status", "next_seeds"))
+        if not isinstance(g["recipe"], str):
+            bad("", f"{at}.recipe: {_short(g['recipe'])} is not a string")
+        integer(g["n_blocks"], f"{at}.n_blocks")
+        seed_list(g["seeds"], f"{at}.seeds")
+        seed_list(g["next_seeds"], f"{at}.next_seeds")
+        number(g["widest_halfwidth"], f"{at}.widest_halfwidth")
+        if g["status"] not in STATUSES:
+            bad("", f"{at}.status: {_short(g['status'])} is not one of "
+                    + ", ".join(repr(s) for s in STATUSES))
+        key = (g["recipe"], g["n_blocks"])
+        if key in seen:
+            bad("", f"{at}: group {g['recipe']} n_blocks {g['n_blocks']} twice")
+        seen.add(key)
+    return decision
+
+
+def check_round_files(folder) -> None:
+    """Read every round file in `folder` (results/seeds): RoundFileError for the first bad one."""
+    if not os.path.isdir(folder):
+        return
+    for name in sorted(os.listdir(folder)):
+        if round_number(name) is not None:
+            read_round(os.path.join(folder, name))
+
+
+def by_group(decision: dict) -> dict:
+    """{(recipe, n_blocks): group decision} of a round."""
+    return {(g["recipe"], g["n_blocks"]): g for g in decision["groups"]}
+
+
+def seeds_after(decision: dict, groups, target: SeedTarget) -> dict:
+    """Seeds per group of the study for the round after `decision`: what the round decided, or
+    the first `min` seeds for a group it did not decide (added to the study since)."""
+    decided = by_group(decision)
+    return {g: list(decided[g]["next_seeds"]) if g in decided else list(range(target.min))
+            for g in groups}
+
+
+def round_is_final(decision: dict, groups) -> bool:
+    """Whether the study's groups stop at this round: it decided every one of them and none wants
+    more seeds (groups no longer in the study do not count)."""
+    decided = by_group(decision)
+    return all(g in decided and decided[g]["status"] != MORE for g in groups)
+
+
+def final_group_seeds(decision: dict, groups) -> dict:
+    """Seeds per group of the study at its last round (round_is_final must hold)."""
+    decided = by_group(decision)
+    return {g: list(decided[g]["seeds"]) for g in groups}
+
+
 # --------------------------------------------------------------------------- the simulation
 
 def _t_stats(d: np.ndarray, n: int, confidence: float):
@@ -133,12 +309,13 @@ def stopping_table(runs: pd.DataFrame, decision: dict | None = None) -> pd.DataF
                  "widest_halfwidth": r.widest_halfwidth, "target_halfwidth": math.nan,
                  "status": FIXED, "rounds": 1}
                 for r in widest_halfwidths(runs).itertuples(index=False)]
-    else:
+    else:   # a group the last round decided but no longer in the study has no runs: left out
+        studied = set(zip(runs.recipe, runs.n_blocks.astype(int))) if len(runs) else set()
         rows = [{"recipe": g["recipe"], "n_blocks": g["n_blocks"], "seeds_used": len(g["seeds"]),
                  "widest_halfwidth": g["widest_halfwidth"],
                  "target_halfwidth": decision["target"]["target_halfwidth"],
                  "status": g["status"], "rounds": decision["round"] + 1}
-                for g in decision["groups"]]
+                for g in decision["groups"] if (g["recipe"], g["n_blocks"]) in studied]
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -61,6 +61,16 @@ wildcard_constraints:
 # study.seeds is a list, or a precision target {min, max, step, target_halfwidth}: then seeds
 # come in rounds, one checkpoint per round (rules/seeds.smk, cifar_nets/seeds.py), and the
 # seeds of each (recipe, n_blocks) group are known only once its last round has run.
+from cifar_nets.seeds import (  # noqa: E402
+    RoundFileError,
+    SeedTarget,
+    check_round_files,
+    final_group_seeds,
+    read_round,
+    round_is_final,
+    seeds_after,
+)
+
 SEED_TARGET = STUDY["seeds"] if is_target(STUDY["seeds"]) else None
 SEED_ROUND = "results/seeds/round{round}.json"
 
@@ -69,25 +79,42 @@ def groups():
     return [(r, n) for r in STUDY["recipes"] for n in STUDY["n_blocks"]]
 
 
+def _check_round_files():
+    """Every round file on disk is read and checked before the DAG is built: a bad one stops the
+    run with one line naming it and what to do (cifar_nets/seeds.py), never a traceback."""
+    if SEED_TARGET is None:
+        return
+    try:
+        check_round_files(os.path.dirname(SEED_ROUND))
+    except RoundFileError as exc:
+        raise WorkflowError(str(exc)) from None
+
+
+_check_round_files()
+
+
 def _read_round(path):
-    with open(path) as fh:
-        decision = json.load(fh)
-    return decision, {(g["recipe"], g["n_blocks"]): g for g in decision["groups"]}
+    try:
+        return read_round(path)
+    except RoundFileError as exc:
+        raise WorkflowError(str(exc)) from None
 
 
 def seeds_for_round(r):
-    """Seeds per group that round r evaluates: `min` in round 0, then what round r-1 decided.
-    Call from input functions only (it asks for round r-1's checkpoint)."""
+    """Seeds per group that round r evaluates: `min` in round 0, then what round r-1 decided (`min`
+    for a group it did not decide: added to the study since). Call from input functions only (it
+    asks for round r-1's checkpoint)."""
     if r == 0:
         return {g: list(range(SEED_TARGET["min"])) for g in groups()}
-    _, prev = _read_round(checkpoints.seed_round.get(round=r - 1).output[0])
-    return {g: prev[g]["next_seeds"] for g in groups()}
+    prev = _read_round(checkpoints.seed_round.get(round=r - 1).output[0])
+    return seeds_after(prev, groups(), SeedTarget.from_config(SEED_TARGET))
 
 
 def last_round():
-    """The number of the round at which every group stopped (input functions only)."""
+    """The first round that decided every group of the study and stopped them all (input
+    functions only): groups added since an earlier round make the rounds go on."""
     r = 0
-    while not _read_round(checkpoints.seed_round.get(round=r).output[0])[0]["done"]:
+    while not round_is_final(_read_round(checkpoints.seed_round.get(round=r).output[0]), groups()):
         r += 1
     return r
 
@@ -96,18 +123,17 @@ def final_seeds():
     """Seeds per group of the whole study: the list, or the seeds of the last round."""
     if SEED_TARGET is None:
         return {g: list(STUDY["seeds"]) for g in groups()}
-    _, last = _read_round(SEED_ROUND.format(round=last_round()))
-    return {g: last[g]["seeds"] for g in groups()}
+    return final_group_seeds(_read_round(SEED_ROUND.format(round=last_round())), groups())
 
 
 def known_seeds():
     """Seeds per group as far as the rounds on disk say (never asks for a checkpoint)."""
     if SEED_TARGET is None:
         return final_seeds()
-    seeds, r = {g: list(range(SEED_TARGET["min"])) for g in groups()}, 0
+    target = SeedTarget.from_config(SEED_TARGET)
+    seeds, r = {g: list(range(target.min)) for g in groups()}, 0
     while os.path.exists(SEED_ROUND.format(round=r)):
-        _, dec = _read_round(SEED_ROUND.format(round=r))
-        seeds = {g: dec[g]["next_seeds"] for g in groups()}
+        seeds = seeds_after(_read_round(SEED_ROUND.format(round=r)), groups(), target)
         r += 1
     return seeds
 

@@ -73,7 +73,7 @@ def test_stopping_table_for_a_fixed_list():
 # --------------------------------------------------------------------------- the dynamic DAG
 
 def _seed_config(tmp_path, target_halfwidth, max_seeds):
-    return tiny_config(tmp_path, epochs=1, block_types=["conv", "res"], n_blocks=[1],
+    return tiny_config(tmp_path, block_types=["conv", "res"], n_blocks=[1],
                        recipes=["notebook"],
                        seeds={"min": 2, "max": max_seeds, "step": 1,
                               "target_halfwidth": target_halfwidth})
@@ -90,8 +90,10 @@ def test_rounds_until_max_a_killed_round_resumes_and_a_met_target_stops(tmp_path
     1. `snakemake -n` before the first round shows the first round (2 seeds) and its checkpoint;
     2. an unreachable target adds a round (seed 2); the round is killed mid-training, the rerun
        finishes it without retraining any finished run, and stops at max;
-    3. the same runs with a target that 2 seeds meet: no round is added, the summaries use
-       seeds 0 and 1 only.
+    3. the same runs with a target that 3 seeds meet (min 3: two seeds of 30 test images give
+       intervals wider than any target allowed): the decision is redone, no run, no round added;
+    4. a depth added (n_blocks [1, 2]): only the new group trains, from `min` seeds; the
+       finished group keeps its seeds and runs.
     """
     cfg = _seed_config(tmp_path, target_halfwidth=1e-6, max_seeds=3)
     jobs = planned_jobs(snakemake(tmp_path, "--configfile", str(cfg), "-n", "--cores", "2").out)
@@ -120,11 +122,27 @@ def test_rounds_until_max_a_killed_round_resumes_and_a_met_target_stops(tmp_path
     assert "Nothing to be done" in snakemake(tmp_path, "--configfile", str(cfg), "-n", "--cores", "1").out
 
     met = tmp_path / "met.yaml"   # merged over the config: only the target changes
-    met.write_text("study: {seeds: {min: 2, max: 3, step: 1, target_halfwidth: 1000.0}}\n")
+    met.write_text("study: {seeds: {min: 3, max: 3, step: 1, target_halfwidth: 100.0}}\n")
     jobs = planned_jobs(snakemake(tmp_path, "--configfile", str(cfg), str(met), "-n", "--cores", "2").out)
     assert "train" not in jobs and jobs["seed_round"] == 1     # the decision is redone, no run
     snakemake(tmp_path, "--configfile", str(cfg), str(met), "--cores", "2")
     assert json.loads((tmp_path / "results/seeds/round0.json").read_text())["done"] is True
     stop = pd.read_csv(tmp_path / "results/summary/stopping.csv")
-    assert stop.status.tolist() == [TARGET_MET] and stop.seeds_used.tolist() == [2]
-    assert sorted(pd.read_csv(tmp_path / "results/summary/runs.csv").seed.unique()) == [0, 1]
+    assert stop.status.tolist() == [TARGET_MET] and stop.seeds_used.tolist() == [3]
+    assert sorted(pd.read_csv(tmp_path / "results/summary/runs.csv").seed.unique()) == [0, 1, 2]
+
+    deeper = tmp_path / "deeper.yaml"
+    deeper.write_text("study: {n_blocks: [1, 2]}\n")
+    finished = {p: p.stat().st_mtime_ns for p in tmp_path.glob("results/runs/notebook/*/n1/*/train.json")}
+    args = ("--configfile", str(cfg), str(met), str(deeper), "--cores", "2")
+    jobs = planned_jobs(snakemake(tmp_path, *args, "-n").out)
+    assert jobs["train"] == 6 and jobs["seed_round"] == 1, jobs    # n2: seeds 0, 1, 2 of conv, res
+    snakemake(tmp_path, *args)
+    for p, mtime in finished.items():
+        assert p.stat().st_mtime_ns == mtime, f"{p} was retrained"
+    stop = pd.read_csv(tmp_path / "results/summary/stopping.csv")
+    assert stop.n_blocks.tolist() == [1, 2] and stop.seeds_used.tolist() == [3, 3]
+    assert stop.status.tolist()[0] == TARGET_MET
+    runs = pd.read_csv(tmp_path / "results/summary/runs.csv")
+    assert len(runs) == 12 and sorted(runs.n_blocks.unique()) == [1, 2]
+    assert "Nothing to be done" in snakemake(tmp_path, *args, "-n").out

@@ -2,8 +2,7 @@
 from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
-from cifar_nets.io import write_json  # noqa: E402
-from cifar_nets.seeds import MORE, SeedTarget, decide  # noqa: E402
+from cifar_nets.seeds import MORE, SeedTarget, decide, write_round  # noqa: E402
 from cifar_nets.study import collect_runs  # noqa: E402
 
 target = SeedTarget.from_config(snakemake.params.target)
@@ -12,6 +11,4 @@ for g in groups:
     log(f"{g['recipe']} n{g['n_blocks']}: {len(g['seeds'])} seeds, widest 95% half-width "
         f"{g['widest_halfwidth']:.2f} (target {target.target_halfwidth}): {g['status']}"
         + (f", next round {len(g['next_seeds'])} seeds" if g["status"] == MORE else ""))
-write_json(snakemake.output[0], {"round": int(snakemake.wildcards["round"]),
-                                 "target": snakemake.params.target,
-                                 "done": all(g["status"] != MORE for g in groups), "groups": groups})
+write_round(snakemake.output[0], int(snakemake.wildcards["round"]), snakemake.params.target, groups)
