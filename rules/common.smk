@@ -263,7 +263,7 @@ def _cap_cores():
     """Locally, --cores above the usable cores would plan more threads than the host has (three
     one-thread jobs on two cores measured 0.96x, docs/machines.md): plan and schedule for the
     usable cores instead, with one warning line. Snakemake has no public setter for its core
-    count; the one assignment below is tested (tests/test_faults.py) so that a release that
+    count; the one assignment below is tested (tests/test_config_hostile.py) so that a release that
     changes it fails loudly."""
     given, usable = _provided_cores(), usable_cpus()
     if not isinstance(given, int) or given <= usable or workflow.nodes is not None:

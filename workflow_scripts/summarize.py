@@ -3,17 +3,15 @@ each group has its seeds (CSV + Markdown)."""
 from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
-import json  # noqa: E402
-
 from cifar_nets.io import write_csv, write_text  # noqa: E402
 from cifar_nets.report import dataframe_to_markdown, markdown_comment  # noqa: E402
-from cifar_nets.seeds import stopping_table  # noqa: E402
+from cifar_nets.seeds import read_round, stopping_table  # noqa: E402
 from cifar_nets.study import collect_environments, collect_runs, summary_tables  # noqa: E402
 
 inp = snakemake.input
 runs = collect_runs(inp.train, inp.metrics)
 tables = summary_tables(runs, collect_environments(inp.train, inp.metrics))
-decision = json.loads(open(inp.rounds[0]).read()) if inp.rounds else None
+decision = read_round(inp.rounds[0]) if inp.rounds else None
 tables["stopping"] = stopping_table(runs, decision)
 for path in snakemake.output:
     name, ext = path.rsplit("/", 1)[1].rsplit(".", 1)
