@@ -1,6 +1,16 @@
 # Report: one self-contained HTML file with every table and figure of the study.
 
 
+def report_config():
+    """The config the report shows ("Configuration used"): every key that can change a number in
+    it. The run-only keys (engine threads, gpus, runs_per_gpu, eval_batch_size, checkpoint_every,
+    and logging) are left out, so that changing them reruns nothing; each run's train.json records
+    how it ran."""
+    shown = {key: value for key, value in config.items() if key != "logging"}
+    shown["engine"] = numeric_engine()
+    return shown
+
+
 rule report:
     input:
         runs="results/summary/runs.csv",
@@ -21,7 +31,7 @@ rule report:
     log:
         "logs/report/report.log",
     params:
-        config=config,
+        config=report_config(),
         study=STUDY,
         runs=lambda wildcards: study_runs(),  # the run of each input.pairs file, in order
         groups=group_figure_entries(),  # the keys of each input.groups figure, in order
