@@ -80,11 +80,21 @@ def test_a_page_states_its_title_once(page):
     assert len(headings) == len(set(headings)), [h for h in headings if headings.count(h) > 1]
 
 
+def anchors(page: Path) -> set:
+    """GitHub's anchors of a page's headings."""
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+            for h in re.findall(r"^#+ (.+)$", page.read_text(), re.M)}
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-def test_every_relative_link_and_image_resolves(page):
-    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
-        if not re.match(r"[a-z]+:", target):
-            assert (page.parent / target).exists(), f"{page.name}: {target}"
+def test_every_relative_link_image_and_anchor_resolves(page):
+    for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", page.read_text()):
+        if re.match(r"[a-z]+:", target):
+            continue
+        path = page.parent / target if target else page
+        assert path.exists(), f"{page.name}: {target}"
+        if anchor:
+            assert anchor in anchors(path), f"{page.name}: {target}#{anchor}"
 
 
 def test_the_report_picture_is_small():
