@@ -55,11 +55,26 @@ def shell_commands(block: str):
             yield line.split(" #")[0].strip(), words
 
 
+CONFIG_FILES = [ROOT / "config.yaml", *sorted((ROOT / "config").glob("*.yaml"))]
+
+
+def config_file_commands():
+    """The example commands in the comments of config.yaml and the presets (`#   snakemake ...`)."""
+    for path in CONFIG_FILES:
+        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            m = re.match(r"#\s+(snakemake .+)$", line)
+            if m:
+                for cmd, words in shell_commands(m.group(1)):
+                    yield path, lineno, cmd, words
+
+
 def all_commands():
+    found = [(page, lineno, cmd, words)
+             for page in PAGES
+             for lang, lineno, block in code_blocks(page) if lang in SHELL_LANGS
+             for cmd, words in shell_commands(block)]
     return [pytest.param(words, id=f"{page.relative_to(ROOT)}:{lineno}:{cmd[:60]}")
-            for page in PAGES
-            for lang, lineno, block in code_blocks(page) if lang in SHELL_LANGS
-            for cmd, words in shell_commands(block)]
+            for page, lineno, cmd, words in [*found, *config_file_commands()]]
 
 
 def yaml_snippets():
@@ -235,14 +250,19 @@ def _check_pytest(words):
             assert (ROOT / w.split("::")[0]).exists(), w
 
 
+def _check_flags(program, args):
+    """`program --help` runs and lists every flag in `args`."""
+    helptext = _run([*program, "--help"], ROOT, timeout=120).stdout
+    for w in args:
+        if w.startswith("--"):
+            assert w.split("=")[0] in helptext, f"{shlex.join(program)} has no option {w}"
+
+
 def _check_script(words):
     """A Python script with its flags: it exists and its --help lists every flag used."""
     script = ROOT / words[1]
     assert script.exists(), script
-    helptext = _run([sys.executable, str(script), "--help"], ROOT, timeout=120).stdout
-    for w in words[2:]:
-        if w.startswith("--"):
-            assert w.split("=")[0] in helptext, f"{words[1]} has no option {w}"
+    _check_flags([sys.executable, str(script)], words[2:])
 
 
 @pytest.mark.workflow
@@ -263,7 +283,9 @@ def test_every_command_in_the_docs_runs(words, workdir):
         return _check_pytest(words)
     if words[0] == "python" and words[1].endswith(".py"):
         return _check_script(words)
-    if words[:2] == ["python", "-m"] and words[2].startswith("cifar_nets"):
+    if words[:3] == ["python", "-m", "cifar_nets"]:   # the trainer: its flags, not a training
+        return _check_flags([sys.executable, "-m", "cifar_nets"], words[3:])
+    if words[:2] == ["python", "-m"] and words[2].startswith("cifar_nets."):
         if ">" in words:   # e.g. python -m cifar_nets.config > config/README.md: run to stdout
             words = words[:words.index(">")]
         return _run([sys.executable, *words[1:]], workdir)
