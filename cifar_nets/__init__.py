@@ -3,6 +3,9 @@
 Models, data, training, evaluation, statistics, plots and the report. Nothing here imports
 Snakemake: the workflow's scripts are thin adapters around these functions.
 """
+from __future__ import annotations
+
+from pathlib import Path
 
 __version__ = "0.1.0"
 
@@ -15,3 +18,44 @@ CLASS_NAMES = (
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck",
 )
+
+# The config's `engine` keys that can change what a run computes: part of a run's identity
+# (cifar_nets.train.run_identity, hence its checkpoint fingerprint) and the train/evaluate
+# params of the workflow (rules/common.smk), so changing one reruns the runs. The other engine
+# keys (threads, gpus, runs_per_gpu, eval_batch_size, checkpoint_every) only say how a job runs.
+NUMERIC_ENGINE_KEYS = ("device", "channels_last", "bf16", "compile", "tf32", "train_eval_subset",
+                       "evaluate_weights")
+
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def project_version(root: str | Path | None = None) -> dict:
+    """The version of the code a result came from, for train.json: the package version, and the
+    git commit (with whether tracked files differ from it) when `root` (default: the folder
+    holding this package) is the top of a git work tree. Without git, outside a repository, or
+    inside a repository whose top is elsewhere (a venv in some other checkout), the commit and
+    the dirty flag are None; nothing here raises."""
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    root = Path(root or _PROJECT_ROOT).resolve()
+    # no GIT_DIR & co. from the caller; GIT_OPTIONAL_LOCKS=0: `git status` never takes the
+    # index lock, so a commit made at the same time is not disturbed
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                                  check=True, timeout=20, env=env,
+                                  stdin=subprocess.DEVNULL).stdout.strip()
+        except (OSError, ValueError, subprocess.SubprocessError):
+            return None
+
+    commit = dirty = None
+    top = git("rev-parse", "--show-toplevel")
+    if top and Path(top).resolve() == root:
+        commit = git("rev-parse", "--verify", "--quiet", "HEAD") or None
+        status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+        dirty = None if status is None else bool(status)
+    return {"cifar_nets_version": __version__, "git_commit": commit, "git_dirty": dirty}

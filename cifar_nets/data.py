@@ -426,6 +426,31 @@ def prepare_cache(archive: str | os.PathLike, cache: str | os.PathLike, md5: str
     return arrays
 
 
+# --------------------------------------------------------------------------- content checksums
+
+def arrays_sha256(*arrays) -> str:
+    """Hex sha256 of arrays' content: for each in turn its dtype, shape and C-order bytes, so
+    equal content gives equal checksums whatever the buffers, and the same bytes in another
+    shape or dtype do not. NumPy arrays or CPU/GPU torch tensors; ~0.1 s for CIFAR-10's 180 MB."""
+    h = hashlib.sha256()
+    for a in arrays:
+        if hasattr(a, "detach"):           # a torch tensor, on any device
+            a = a.detach().cpu().numpy()
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape};".encode())
+        h.update(a.reshape(-1).view(np.uint8) if a.size else b"")
+    return h.hexdigest()
+
+
+def content_sha256(x, y) -> str:
+    """The checksum of a data set's content: its images and their labels (labels as int64, so
+    the integer type they came in does not matter). What a run's identity says it trained on
+    (cifar_nets.train.run_identity) and what train.json records as `data_sha256`."""
+    if hasattr(y, "detach"):
+        y = y.detach().cpu().numpy()
+    return arrays_sha256(x, np.asarray(y, dtype=np.int64))
+
+
 # --------------------------------------------------------------------------- train/validation split
 
 def make_split(n: int, train_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

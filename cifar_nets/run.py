@@ -1,6 +1,8 @@
 """One training run from files to files: what the workflow's train job and `python -m cifar_nets`
-both do. Reads the cached arrays and the split, trains (resuming from the checkpoint), writes
-model.pt, history.csv and train.json atomically, then removes the checkpoint."""
+both do. Reads the cached arrays and the split, trains (resuming from the checkpoint only when it
+was written by this very run: cifar_nets.train.run_identity), writes model.pt, history.csv and
+train.json (with the data's checksum and the code's version) atomically, then removes the
+checkpoint."""
 from __future__ import annotations
 
 import time
@@ -9,7 +11,7 @@ from typing import Callable
 
 import pandas as pd
 
-from .data import load_cache, load_split
+from .data import DataError, content_sha256, load_cache, load_split
 from .evaluate import save_weights
 from .io import write_csv, write_json
 from .tblog import EpochCurves
@@ -53,3 +55,20 @@ def train_and_write(*, data: str | Path, split: str | Path, block_type: str, n_b
     Path(checkpoint).unlink(missing_ok=True)   # outputs are safe
     log(f"wrote {weights} ({facts['evaluated_weights']})")
     return facts
+
+
+def check_trained_on(trained: dict, x_train, y_train, data: str | Path,
+                     summary: str | Path) -> None:
+    """Raise DataError when the run whose train.json (`summary`, read as `trained`) says
+    `data_sha256` was trained on other data than the training arrays of `data` now hold: its
+    weights would be evaluated and reported as a result of data they never saw. A train.json
+    without the checksum (written before it was recorded) is not checked."""
+    recorded = trained.get("data_sha256")
+    if recorded is None:
+        return
+    now = content_sha256(x_train, y_train)
+    if recorded != now:
+        raise DataError(
+            f"{summary}: its run was trained on other data (sha256 {recorded[:12]}..) than {data} "
+            f"holds now ({now[:12]}..); retrain it (snakemake --forcerun train, or delete that "
+            f"train.json)")

@@ -7,7 +7,9 @@ device as uint8 (4x smaller than floats), each batch is gathered with a seeded p
 normalised (and, for recipes that ask, cropped and flipped) with whole-batch tensor ops.
 A checkpoint (torchvision references layout: model, optimizer, lr_scheduler, epoch, plus the
 RNG states) is written atomically after every epoch, so a killed job resumes from its last
-finished epoch and ends bit-identical to an uninterrupted one (CPU, fp32).
+finished epoch and ends bit-identical to an uninterrupted one (CPU, fp32). A checkpoint carries
+its run's identity (:func:`run_identity`: data content, split, model, seed, recipe, numeric
+engine options) and resumes only that run; any other one is set aside with a line saying why.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import faults
+from . import NUMERIC_ENGINE_KEYS, faults, project_version
+from .data import arrays_sha256, content_sha256
 from .io import atomic_path
 from .hardware import run_environment
 from .models import build_model, count_parameters, flops_per_image, model_name
@@ -67,7 +70,9 @@ class Recipe:
         return cls.from_dict(name, {**cfg["recipes"][name], **overrides})
 
 
-# engine keys that only say how a job runs, not what it computes (read by the job scripts)
+# engine keys that only say how a job runs, not what it computes (read by the job scripts); the
+# keys that change what a run computes are cifar_nets.NUMERIC_ENGINE_KEYS, all of them fields of
+# EngineOptions, beside eval_batch_size and checkpoint_every (how fast, how often)
 RUN_ONLY_ENGINE_KEYS = ("gpus", "runs_per_gpu", "threads")
 
 
@@ -297,10 +302,66 @@ def make_scheduler(opt, recipe: Recipe, steps_per_epoch: int):
 
 # --------------------------------------------------------------------------- checkpoints
 
-def fingerprint(**parts) -> str:
-    """What a checkpoint must match to be resumed: recipe, model, seed, split, engine numerics."""
-    blob = json.dumps(parts, sort_keys=True, default=str)
+def run_identity(*, data_sha256: str, train_idx, val_idx, block_type: str, n_blocks: int,
+                 seed: int, recipe: Recipe, options: EngineOptions, n_hidden: int,
+                 n_hidden_fc: int, device: torch.device) -> dict:
+    """What a run's result depends on, and nothing else: the one definition.
+
+    The training data's content (`data_sha256`, :func:`cifar_nets.data.content_sha256` of the
+    images and labels it trains on), the split (a checksum of its train and validation indices),
+    block type, depth, seed, the whole recipe, the model's widths, and the engine options that
+    change numbers (:data:`cifar_nets.NUMERIC_ENGINE_KEYS`, as resolved for `device`: "auto"
+    means whatever it turned into here). A JSON-shaped dict (lists, not tuples), so it compares
+    equal to the copy a checkpoint stores. Its :func:`fingerprint` names the checkpoint's run.
+    """
+    speed = resolve_options(options, device)
+    resolved = {"device": device.type, "channels_last": speed["channels_last"],
+                "bf16": speed["bf16"], "compile": speed["compile"], "tf32": speed["tf32"]}
+    engine = {k: resolved[k] if k in resolved else getattr(options, k) for k in NUMERIC_ENGINE_KEYS}
+    identity = {
+        "data": data_sha256,
+        "split": arrays_sha256(np.asarray(train_idx, dtype=np.int64),
+                               np.asarray(val_idx, dtype=np.int64)),
+        "block_type": block_type, "n_blocks": int(n_blocks), "seed": int(seed),
+        "recipe": asdict(recipe),
+        "model": {"n_hidden": int(n_hidden), "n_hidden_fc": int(n_hidden_fc)},
+        "engine": engine,
+    }
+    return json.loads(json.dumps(identity, default=str))
+
+
+def fingerprint(identity: dict) -> str:
+    """A short name for a run identity (16 hex digits of the sha256 of its canonical JSON)."""
+    blob = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _show(value) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def identity_differences(old, new: dict) -> list[str]:
+    """What differs between a checkpoint's identity (`old`) and this run's (`new`), one phrase
+    per differing part, e.g. "written for other data (sha256 ab12.. in the checkpoint, cd34..
+    now)" or "recipe lr (0.003 in the checkpoint, 0.001 now)"."""
+    if not isinstance(old, dict):
+        return ["written by an older cifar_nets (no run identity recorded)"]
+    out = []
+    for key in [*new, *(k for k in old if k not in new)]:
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if key in ("data", "split"):
+            what = "other data" if key == "data" else "another train/validation split"
+            out.append(f"written for {what} (sha256 {str(a)[:12]}.. in the checkpoint, "
+                       f"{str(b)[:12]}.. now)")
+        elif isinstance(a, dict) and isinstance(b, dict):
+            out += [f"{key} {k} ({_show(a.get(k))} in the checkpoint, {_show(b.get(k))} now)"
+                    for k in [*b, *(k for k in a if k not in b)] if a.get(k) != b.get(k)]
+        else:
+            out.append(f"{key} ({_show(a)} in the checkpoint, {_show(b)} now)")
+    return out
 
 
 def save_checkpoint(state: dict, path: Path) -> None:
@@ -312,8 +373,12 @@ def save_checkpoint(state: dict, path: Path) -> None:
             os.fsync(f.fileno())
 
 
-def load_checkpoint(path: Path, expected_fingerprint: str, log: Callable[[str], None]) -> dict | None:
-    """The checkpoint at `path` if it is complete and belongs to this run, else None.
+def load_checkpoint(path: Path, identity: dict, log: Callable[[str], None]) -> dict | None:
+    """The checkpoint at `path` if it is complete and was written by the run `identity` names
+    (:func:`run_identity`), else None.
+
+    A checkpoint of any other run (other data, split, recipe, engine numerics...) is set aside:
+    never loaded, overwritten by this run's first checkpoint; the log line says which part differs.
 
     A file cut off mid-write (impossible with atomic writes, but a disk can fill up or a user
     can copy half a file) fails to unpickle and is set aside as `<name>.corrupt`. The temp file
@@ -335,8 +400,10 @@ def load_checkpoint(path: Path, expected_fingerprint: str, log: Callable[[str], 
         log(f"checkpoint {path} is unreadable ({type(exc).__name__}: {str(exc)[:120]}); "
             f"moved to {bad.name}, starting from epoch 0")
         return None
-    if state.get("fingerprint") != expected_fingerprint:
-        log(f"checkpoint {path} belongs to different settings; starting from epoch 0")
+    differences = identity_differences(state.get("identity"), identity)
+    if differences:
+        log(f"checkpoint {path} set aside, it belongs to different settings: "
+            f"{'; '.join(differences)}; starting from epoch 0")
         return None
     return state
 
@@ -443,6 +510,7 @@ class _Run:
     opt: torch.optim.Optimizer
     sched: object
     step: CompiledStep
+    identity: dict               # run_identity: what the result depends on
     fingerprint: str
     ckpt_path: Path | None
     where: object                # names this run to faults.fault
@@ -456,12 +524,12 @@ class _Run:
 
 def _set_up(x_train, y_train, train_idx, val_idx, *, block_type, n_blocks, seed, recipe, options,
             n_hidden, n_hidden_fc, checkpoint, log) -> _Run:
-    """Device, options, data on the device, seeded model, optimizer, schedule, fingerprint."""
+    """Device, options, data on the device, seeded model, optimizer, schedule, identity."""
     device = resolve_device(options.device)
     speed = resolve_options(options, device)
     configure_backends(speed)
-    train_idx = np.asarray(train_idx, dtype=np.int64)
-    val_idx = np.asarray(val_idx, dtype=np.int64)
+    train_idx = np.ascontiguousarray(train_idx, dtype=np.int64)   # any strides, e.g. a[::-1]
+    val_idx = np.ascontiguousarray(val_idx, dtype=np.int64)
     if recipe.batch_size > len(train_idx):
         raise ValueError(f"batch_size {recipe.batch_size} is larger than the training set "
                          f"({len(train_idx)} images)")
@@ -476,18 +544,17 @@ def _set_up(x_train, y_train, train_idx, val_idx, *, block_type, n_blocks, seed,
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, recipe)
     sched = make_scheduler(opt, recipe, math.ceil(len(train_idx) / recipe.batch_size))
-    fp = fingerprint(recipe=asdict(recipe), block_type=block_type, n_blocks=n_blocks, seed=seed,
-                     n_hidden=n_hidden, n_hidden_fc=n_hidden_fc, device=device.type,
-                     bf16=speed["bf16"], channels_last=speed["channels_last"],
-                     compile=speed["compile"], tf32=speed["tf32"],
-                     split=hashlib.sha256(train_idx.tobytes() + val_idx.tobytes()).hexdigest(),
-                     n_train_eval=options.train_eval_subset)
+    identity = run_identity(data_sha256=content_sha256(x_train, y_train), train_idx=train_idx,
+                            val_idx=val_idx, block_type=block_type, n_blocks=n_blocks, seed=seed,
+                            recipe=recipe, options=options, n_hidden=n_hidden,
+                            n_hidden_fc=n_hidden_fc, device=device)
     ckpt_path = Path(checkpoint) if checkpoint else None
     return _Run(block_type=block_type, n_blocks=n_blocks, seed=seed, recipe=recipe,
                 options=options, device=device, speed=speed, data=data, tr=tr,
                 va=torch.as_tensor(val_idx, device=device), sub=sub, gen=gen, model=model,
                 opt=opt, sched=sched, step=CompiledStep(model, speed["compile"], log),
-                fingerprint=fp, ckpt_path=ckpt_path, log=log, name=model_name(block_type),
+                identity=identity, fingerprint=fingerprint(identity), ckpt_path=ckpt_path,
+                log=log, name=model_name(block_type),
                 where=ckpt_path or f"{block_type}/n{n_blocks}/seed{seed}")
 
 
@@ -495,7 +562,7 @@ def _resume(run: _Run) -> None:
     """Continue from the run's checkpoint when it exists and belongs to these settings."""
     if run.ckpt_path is None:
         return
-    state = load_checkpoint(run.ckpt_path, run.fingerprint, run.log)
+    state = load_checkpoint(run.ckpt_path, run.identity, run.log)
     if state is None:
         return
     run.model.load_state_dict(state["model"])
@@ -600,7 +667,7 @@ def _end_of_epoch(run: _Run, epoch: int, trained: dict, bar) -> None:
     if run.ckpt_path is not None and (epoch % opts.checkpoint_every == 0
                                       or epoch == run.recipe.epochs):
         save_checkpoint({
-            "fingerprint": run.fingerprint, "epoch": epoch,
+            "fingerprint": run.fingerprint, "identity": run.identity, "epoch": epoch,
             "model": run.model.state_dict(), "optimizer": run.opt.state_dict(),
             "lr_scheduler": run.sched.state_dict() if run.sched is not None else None,
             "history": run.history, "best_val_acc": run.best["val_acc"],
@@ -635,6 +702,10 @@ def _summary(run: _Run) -> TrainResult:
         "evaluated_weights": which, "device": str(run.device),
         "threads": torch.get_num_threads(), **run.speed, "compile": run.step.record(),
         **run_environment(run.device),
+        # what the result depends on (run_identity) and the code it came from
+        "data_sha256": run.identity["data"], "split_sha256": run.identity["split"],
+        "run_fingerprint": run.fingerprint, "resumed_after_epoch": run.start_epoch,
+        **project_version(),
     }
     run.log(f"done: best val {best['val_acc']:.2f}% at epoch {best['epoch']}; evaluating {which}")
     return TrainResult(history=history, weights=weights, summary=summary)

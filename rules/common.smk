@@ -181,8 +181,7 @@ SLOT_DIR = "results/.device-slots"
 # The engine options that can change what a run computes: the train/evaluate params. The others
 # (threads, gpus, runs_per_gpu, eval_batch_size, checkpoint_every) are read by the job scripts
 # from the config, so changing them reruns nothing.
-NUMERIC_ENGINE_KEYS = ("device", "channels_last", "bf16", "compile", "tf32", "train_eval_subset",
-                       "evaluate_weights")
+from cifar_nets import NUMERIC_ENGINE_KEYS  # noqa: E402 - the one definition
 
 
 def numeric_engine():

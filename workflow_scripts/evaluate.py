@@ -1,4 +1,5 @@
-"""Evaluate one run's weights on the test set, with the engine options its training resolved."""
+"""Evaluate one run's weights on the test set, with the engine options its training resolved.
+Refuses weights whose train.json says they were trained on other data than the cache holds."""
 from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
@@ -6,10 +7,11 @@ import json  # noqa: E402
 
 import torch  # noqa: E402
 
-from cifar_nets.data import load_cache  # noqa: E402
+from cifar_nets.data import content_sha256, load_cache  # noqa: E402
 from cifar_nets.evaluate import evaluate_run, evaluation_options  # noqa: E402
 from cifar_nets.hardware import job_threads, run_environment  # noqa: E402
 from cifar_nets.io import write_csv, write_json  # noqa: E402
+from cifar_nets.run import check_trained_on  # noqa: E402
 
 out = snakemake.output
 torch.set_num_threads(job_threads(snakemake.threads))
@@ -19,10 +21,13 @@ device, opts, note = evaluation_options(dict(snakemake.config["engine"], **snake
 if note:
     log(note)
 arrays = load_cache(snakemake.input.data)
+check_trained_on(trained, arrays.x_train, arrays.y_train, snakemake.input.data,
+                 snakemake.input.train_summary)
 ev = evaluate_run(snakemake.input.weights, arrays.x_test, arrays.y_test, arrays.class_names,
                   device=device, batch_size=snakemake.config["engine"]["eval_batch_size"], **opts)
 write_json(out.metrics, dict(ev.metrics, threads=torch.get_num_threads(),
                              **{f"eval_{k}": v for k, v in opts.items()},
+                             test_data_sha256=content_sha256(arrays.x_test, arrays.y_test),
                              **run_environment(torch.device(device))))
 write_csv(out.per_class, ev.per_class)
 write_csv(out.confusion, ev.confusion.reset_index())
