@@ -114,7 +114,12 @@ def coerce_strings(value, schema: dict):
 
     Snakemake reads nested `--config` values with YAML's BaseLoader, which keeps every scalar a
     string: `--config study='{seeds: [0, 1, 2]}'` arrives as {'seeds': ['0', '1', '2']}. A string
-    the schema accepts as it is ('auto', a label, an md5) stays a string."""
+    the schema accepts as it is ('auto', a label, an md5) stays a string. A whole float where
+    the schema wants an integer (`seed: 42.0`, which JSON Schema counts as an integer) becomes
+    an int, so that torch and numpy, which refuse floats as seeds and sizes, get one."""
+    if isinstance(value, float) and value.is_integer():
+        if any(alt.get("type") == "integer" for alt in schema.get("oneOf", [schema])):
+            return int(value)
     if "oneOf" in schema:
         if isinstance(value, str):
             if any(_valid(alt, value) for alt in schema["oneOf"]):

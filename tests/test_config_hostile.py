@@ -110,6 +110,13 @@ def test_strings_from_nested_config_overrides_are_read_as_yaml(given, expected):
     assert out == value
 
 
+def test_whole_floats_become_integers_where_the_schema_wants_one():
+    """JSON Schema counts 42.0 as an integer; torch.manual_seed refuses it (found by Hypothesis)."""
+    out = _validate(_with(("split", "seed"), 42.0, _with(("engine", "threads"), 2.0)))
+    assert type(out["split"]["seed"]) is int and type(out["engine"]["threads"]) is int
+    torch.Generator().manual_seed(out["split"]["seed"])
+
+
 def test_a_string_nan_from_the_command_line_is_still_refused():
     message = _error(cfgmod.merge(DEFAULT, {"recipes": {"notebook": {"lr": ".nan"}}}))
     assert message.startswith("recipes.notebook.lr: nan is not a finite number")
