@@ -19,12 +19,9 @@ CLASS_NAMES = (
     "dog", "frog", "horse", "ship", "truck",
 )
 
-# The config's `engine` keys that can change what a run computes: part of a run's identity
-# (cifar_nets.train.run_identity, hence its checkpoint fingerprint) and the train/evaluate
-# params of the workflow (rules/common.smk), so changing one reruns the runs. The other engine
-# keys (threads, gpus, runs_per_gpu, eval_batch_size, checkpoint_every) only say how a job runs.
-NUMERIC_ENGINE_KEYS = ("device", "channels_last", "bf16", "compile", "tf32", "train_eval_subset",
-                       "evaluate_weights")
+# The config's `engine` keys that can change what a run computes (part of a run's identity and
+# the workflow's train/evaluate params): declared beside the option type, in cifar_nets.recipe.
+from .recipe import NUMERIC_ENGINE_KEYS  # noqa: E402, F401 - the package's public name
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
