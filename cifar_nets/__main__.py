@@ -134,8 +134,9 @@ def main(argv=None) -> int:
 
     from .data import DataError
     from .hardware import usable_cpus
+    from .recipe import EngineOptions, Recipe
     from .run import train_and_write
-    from .train import EngineOptions, Recipe, TrainingDiverged
+    from .train import TrainingDiverged
 
     threads = args.threads or cfg["engine"]["threads"]
     torch.set_num_threads(usable_cpus() if threads == "auto" else int(threads))

@@ -1,17 +1,27 @@
 """Evaluation of a trained run on the test set: accuracy, per-class accuracy, confusion matrix,
-the most confused class pairs and per-image predictions."""
+the most confused class pairs and per-image predictions.
+
+- :func:`evaluation_options`: the device and options to evaluate with (those training resolved).
+- :func:`evaluate_run`: a weights file (cifar_nets.checkpoints.load_model) on the test set.
+- :func:`confusion_matrix`, :func:`per_class_accuracy`, :func:`confused_pairs`: the tables.
+
+The batches and predictions are cifar_nets.batches, the device cifar_nets.hardware; nothing here
+imports the training loop.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
 from . import faults
-from .models import build_model, model_name
-from .train import DeviceData, predict_logits, resolve_device
+from .batches import DeviceData, predict_logits
+from .checkpoints import load_model
+from .hardware import resolve_device, resolve_options
+from .models import model_name
+from .recipe import EngineOptions
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
@@ -49,24 +59,6 @@ def confused_pairs(cm: np.ndarray, class_names) -> pd.DataFrame:
                           kind="stable").reset_index(drop=True)
 
 
-def save_weights(path, weights: dict, *, block_type: str, n_blocks: int, n_hidden: int,
-                 n_hidden_fc: int, dropout: float, mean, std, which: str) -> None:
-    """The evaluated weights plus what is needed to rebuild the network (loads weights_only)."""
-    from .train import save_checkpoint
-    save_checkpoint({"model": weights, "block_type": block_type, "n_blocks": int(n_blocks),
-                     "n_hidden": int(n_hidden), "n_hidden_fc": int(n_hidden_fc),
-                     "dropout": float(dropout), "mean": list(mean), "std": list(std),
-                     "which": which}, Path(path))
-
-
-def load_model(path, device="cpu") -> tuple[torch.nn.Module, dict]:
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    model = build_model(blob["block_type"], blob["n_blocks"], blob["n_hidden"],
-                        blob["n_hidden_fc"], blob["dropout"])
-    model.load_state_dict(blob["model"])
-    return model.to(device).eval(), blob
-
-
 @dataclass
 class Evaluation:
     metrics: dict
@@ -83,14 +75,13 @@ def evaluation_options(engine: dict, trained: dict) -> tuple[str, dict, str]:
     GPU, evaluated on a CPU-only node) are bf16 and channels-last resolved again, from the
     config's `engine` settings, for this device; the returned note says so (empty otherwise).
     """
-    from .train import EngineOptions, resolve_options  # noqa: PLC0415
     dev = resolve_device(engine["device"])
     trained_type = str(trained.get("device", dev.type)).split(":")[0]
     opts = {"bf16": bool(trained["bf16"]), "channels_last": bool(trained["channels_last"])}
     note = ""
     if trained_type != dev.type:
-        speed = resolve_options(EngineOptions.from_dict(dict(engine, device=dev.type)), dev)
-        new = {"bf16": speed["bf16"], "channels_last": speed["channels_last"]}
+        resolved = resolve_options(EngineOptions.from_dict(dict(engine, device=dev.type)), dev)
+        new = {"bf16": resolved["bf16"], "channels_last": resolved["channels_last"]}
         note = (f"trained on {trained_type} with {opts}, evaluating on {dev.type}: "
                 f"options resolved again for {dev.type}: {new}")
         opts = new

@@ -1,59 +1,97 @@
 """One training run from files to files: what the workflow's train job and `python -m cifar_nets`
-both do. Reads the cached arrays and the split, trains (resuming from the checkpoint only when it
-was written by this very run: cifar_nets.train.run_identity), writes model.pt, history.csv and
-train.json (with the data's checksum and the code's version) atomically, then removes the
-checkpoint."""
+both do (:func:`train_and_write`). Reads the cached arrays and the split, trains (resuming from
+the checkpoint only when it was written by this very run: cifar_nets.checkpoints.run_identity),
+writes model.pt, history.csv and train.json (with the data's checksum and the code's version)
+atomically, then removes the checkpoint. :class:`OutputPaths` names those files;
+:func:`check_trained_on` refuses a run's weights for data it was not trained on."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
+from .checkpoints import save_weights
 from .data import DataError, content_sha256, load_cache, load_split
-from .evaluate import save_weights
 from .io import write_csv, write_json
+from .recipe import EngineOptions, RunSpec
 from .tblog import EpochCurves
-from .train import EngineOptions, Recipe, train_run
+from .train import train_run
 
 
-def train_and_write(*, data: str | Path, split: str | Path, block_type: str, n_blocks: int,
-                    seed: int, recipe: Recipe, options: EngineOptions, model: dict,
-                    weights: str | Path, history: str | Path, summary: str | Path,
-                    checkpoint: str | Path, log: Callable[[str], None],
-                    progress: bool | None = None, extra: dict | None = None,
-                    tensorboard: str | Path | None = None) -> dict:
-    """Train one run and write its outputs; returns the train.json contents.
+@dataclass(frozen=True)
+class OutputPaths:
+    """Where one run's files go: the weights (model.pt), history.csv, train.json, the
+    resumable checkpoint, and the TensorBoard folder (None: no live curves)."""
+    weights: str | Path
+    history: str | Path
+    summary: str | Path
+    checkpoint: str | Path
+    tensorboard: str | Path | None = None
 
-    `model` is the config's `model` section (widths); `extra` is added to train.json (the
-    workflow's device slot); `tensorboard` is the folder for this run's live curves (None: off).
-    The checkpoint is removed only once every output is written, so a forced rerun trains from
-    scratch and a kill before that resumes.
+    @classmethod
+    def in_folder(cls, out: str | Path, tensorboard: bool = False) -> "OutputPaths":
+        """The CLI's layout: OUT/model.pt, history.csv, train.json, checkpoint.pt, tensorboard/."""
+        out = Path(out)
+        return cls(out / "model.pt", out / "history.csv", out / "train.json",
+                   out / "checkpoint.pt", out / "tensorboard" if tensorboard else None)
+
+
+_SPEC_KEYS = ("block_type", "n_blocks", "seed", "recipe")
+_OUTPUT_KEYS = ("weights", "history", "summary", "checkpoint", "tensorboard")
+
+
+def _grouped(spec, outputs, separate: dict) -> tuple[RunSpec, OutputPaths]:
+    """`spec` and `outputs`, or both built from the older one-keyword-each call form (the
+    RunSpec fields less the widths, `model`: the config's `model` section, and the paths)."""
+    unknown = set(separate) - {*_SPEC_KEYS, "model", *_OUTPUT_KEYS}
+    if unknown:
+        raise TypeError(f"train_and_write: unexpected keyword(s) {', '.join(sorted(unknown))}")
+    if spec is None:
+        model = separate.pop("model")
+        spec = RunSpec(**{k: separate.pop(k) for k in _SPEC_KEYS},
+                       n_hidden=model["n_hidden"], n_hidden_fc=model["n_hidden_fc"])
+    if outputs is None:
+        outputs = OutputPaths(**{k: separate.pop(k) for k in _OUTPUT_KEYS if k in separate})
+    if separate:
+        raise TypeError(f"train_and_write: {', '.join(separate)} given beside spec/outputs")
+    return spec, outputs
+
+
+def train_and_write(*, data: str | Path, split: str | Path, options: EngineOptions,
+                    log: Callable[[str], None], spec: RunSpec | None = None,
+                    outputs: OutputPaths | None = None, progress: bool | None = None,
+                    extra: dict | None = None, **separate) -> dict:
+    """Train the run `spec` on the cached arrays `data` and split `split`, write its `outputs`;
+    returns the train.json contents.
+
+    `extra` is added to train.json (the workflow's device slot). The checkpoint is removed only
+    once every output is written, so a forced rerun trains from scratch and a kill before that
+    resumes. `spec` and `outputs` may also be given one keyword each (block_type=, n_blocks=,
+    seed=, recipe=, model= the config's `model` section; weights=, history=, summary=,
+    checkpoint=, tensorboard=), as the CLI does.
     """
+    spec, outputs = _grouped(spec, outputs, dict(separate))
     t0 = time.time()
     arrays = load_cache(data)
     train_idx, val_idx = load_split(split)
-    curves = EpochCurves(tensorboard) if tensorboard else None
+    curves = EpochCurves(outputs.tensorboard) if outputs.tensorboard else None
     try:
-        result = train_run(arrays.x_train, arrays.y_train, train_idx, val_idx,
-                           block_type=block_type, n_blocks=n_blocks, seed=seed, recipe=recipe,
-                           options=options, n_hidden=model["n_hidden"],
-                           n_hidden_fc=model["n_hidden_fc"], checkpoint=checkpoint, log=log,
-                           progress=progress, on_epoch=curves)
+        result = train_run(arrays.x_train, arrays.y_train, train_idx, val_idx, spec, options,
+                           checkpoint=outputs.checkpoint, log=log, progress=progress,
+                           on_epoch=curves)
     finally:
         if curves is not None:
             curves.close()
     facts = dict(result.summary, split_file=str(split), job_wall_seconds=time.time() - t0,
                  **(extra or {}), job_end=time.time())
-    save_weights(weights, result.weights, block_type=block_type, n_blocks=n_blocks,
-                 n_hidden=model["n_hidden"], n_hidden_fc=model["n_hidden_fc"],
-                 dropout=recipe.dropout, mean=recipe.mean, std=recipe.std,
-                 which=facts["evaluated_weights"])
-    write_csv(history, pd.DataFrame(result.history))
-    write_json(summary, facts)
-    Path(checkpoint).unlink(missing_ok=True)   # outputs are safe
-    log(f"wrote {weights} ({facts['evaluated_weights']})")
+    save_weights(outputs.weights, result.weights, spec, facts["evaluated_weights"])
+    write_csv(outputs.history, pd.DataFrame(result.history))
+    write_json(outputs.summary, facts)
+    Path(outputs.checkpoint).unlink(missing_ok=True)   # outputs are safe
+    log(f"wrote {outputs.weights} ({facts['evaluated_weights']})")
     return facts
 
 

@@ -12,8 +12,9 @@ the job that GPU is ``cuda:0``. Where a scheduler already chose the GPUs (SLURM 
 ``CUDA_VISIBLE_DEVICES`` in the job), the job keeps that choice; slots are then claimed among
 the devices the scheduler listed, under a lock folder of that scheduler job only.
 
-Nothing here imports torch: the GPU count is read by :func:`probe_gpu_count` in a child process,
-so this process's CUDA is still uninitialised when the variable is set.
+Nothing here imports torch: the facts about the host (how many CUDA devices, counted in a child
+process by :func:`cifar_nets.hardware.physical_gpu_count`) come from cifar_nets.hardware, so this
+process's CUDA is still uninitialised when the variable is set.
 
 Slot files cannot be turned against the user: a lock file is opened without following a symlink
 and without truncating, and is written only once it is locked and known to be a plain file that
@@ -30,12 +31,12 @@ import os
 import re
 import socket
 import stat
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
+
+from .hardware import physical_gpu_count, probe_gpu_count
 
 try:
     import fcntl
@@ -136,36 +137,6 @@ def safe_component(text, limit: int = COMPONENT_LIMIT) -> str:
         return clean
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return f"{clean[:limit - 9].rstrip('.')}-{digest}" if clean else f"_{digest}"
-
-
-def _has_nvidia_driver() -> bool:
-    return Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia").exists()
-
-
-def probe_gpu_count(python: str = sys.executable, timeout: float = 120,
-                    environ: Mapping[str, str] | None = None) -> int:
-    """CUDA devices torch sees, asked in a child process so that this one's CUDA stays untouched.
-
-    `environ` is the child's environment (default: this process's). 0 without a CUDA build,
-    without a driver, or when the probe fails in any way. Hosts without an NVIDIA driver (no
-    /dev/nvidiactl, no /proc/driver/nvidia) are answered without a probe.
-    """
-    if not _has_nvidia_driver():
-        return 0
-    try:
-        out = subprocess.run([python, "-c", "import torch; print(torch.cuda.device_count())"],
-                             capture_output=True, text=True, timeout=timeout, check=True,
-                             env=None if environ is None else dict(environ))
-        return int(out.stdout.strip().splitlines()[-1])
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-        return 0
-
-
-def physical_gpu_count(python: str = sys.executable) -> int:
-    """CUDA devices of this host whatever CUDA_VISIBLE_DEVICES this process inherited: the ids
-    `engine.gpus` lists are the host's, since a job sets CUDA_VISIBLE_DEVICES to its id itself."""
-    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
-    return probe_gpu_count(python, environ=env)
 
 
 def gpu_ids_error(device: str, gpus, gpu_count: int | Callable[[], int],

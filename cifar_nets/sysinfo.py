@@ -1,121 +1,34 @@
-"""What machine and software a run used, for the report's "Environment" section.
+"""Deprecated: the report node's environment under its old key names.
 
-:func:`environment_info` never raises: a missing package is reported as ``"not installed"``,
-and a probe that fails for any other reason as ``"unknown"``. Snakemake's version is read from
-package metadata; Snakemake itself is never imported.
+The one environment record is :func:`cifar_nets.hardware.environment_record`. This module only
+keeps :func:`environment_info` (the same facts as ``hostname``, ``cuda_version``,
+``cpu_count_usable``, ``cuda_available``, ``torch_threads``) for workflow_scripts/report.py and
+tests/test_plots_report.py until they read the record; then it goes. It never raises and never
+imports Snakemake.
 """
-
 from __future__ import annotations
 
-import importlib.metadata as _md
-import os
-import platform
-import socket
-import sys
+import importlib.metadata as _md  # noqa: F401 - tests patch _md.version (the shared module)
 
-NOT_INSTALLED = "not installed"
-UNKNOWN = "unknown"
+from .hardware import NOT_INSTALLED, UNKNOWN, cpu_model, environment_record, package_version  # noqa: F401
 
-# distribution names whose versions are reported (key in the result -> distribution)
-_PACKAGES = {
-    "torchvision": "torchvision",
-    "numpy": "numpy",
-    "pandas": "pandas",
-    "matplotlib": "matplotlib",
-    "seaborn": "seaborn",
-    "snakemake": "snakemake",
-}
-
-
-def package_version(dist: str) -> str:
-    """Installed version of distribution ``dist`` (from metadata, nothing is imported)."""
-    try:
-        return _md.version(dist)
-    except _md.PackageNotFoundError:
-        return NOT_INSTALLED
-    except Exception:  # noqa: BLE001
-        return UNKNOWN
-
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo when present, else what :mod:`platform` knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                if key.strip().lower() in ("model name", "hardware", "cpu model", "processor name"):
-                    if value.strip():
-                        return value.strip()
-    except OSError:
-        pass
-    try:
-        return platform.processor() or platform.machine() or UNKNOWN
-    except Exception:  # noqa: BLE001
-        return UNKNOWN
-
-
-def _usable_cpus() -> int:
-    from .hardware import usable_cpus  # noqa: PLC0415
-    return usable_cpus()
-
-
-def _torch_info() -> dict:
-    info = {"torch": NOT_INSTALLED, "torch_threads": NOT_INSTALLED,
-            "cuda_available": False, "cuda_version": NOT_INSTALLED, "cuda_devices": []}
-    try:
-        import torch  # noqa: PLC0415 - optional, heavy
-    except ImportError:
-        return info
-    except Exception:  # noqa: BLE001 - a broken install must not break the report
-        info["torch"] = UNKNOWN
-        return info
-    info["torch"] = str(getattr(torch, "__version__", UNKNOWN))
-    try:
-        info["torch_threads"] = int(torch.get_num_threads())
-    except Exception:  # noqa: BLE001
-        info["torch_threads"] = UNKNOWN
-    try:
-        info["cuda_version"] = str(torch.version.cuda) if torch.version.cuda else "none"
-    except Exception:  # noqa: BLE001
-        info["cuda_version"] = UNKNOWN
-    try:
-        available = bool(torch.cuda.is_available())
-        info["cuda_available"] = available
-        if available:
-            info["cuda_devices"] = [torch.cuda.get_device_name(i)
-                                    for i in range(torch.cuda.device_count())]
-    except Exception:  # noqa: BLE001
-        pass
-    return info
+# old key -> key of the record
+_OLD_NAMES = {"hostname": "host", "cuda_version": "cuda", "cpu_count_usable": "cpus_usable"}
+_RUN_ONLY = ("device", "device_name", "compute_capability")
 
 
 def environment_info() -> dict:
-    """Flat dict describing interpreter, hardware and package versions.
-
-    Keys: python, python_executable, platform, hostname, cpu_model, cpu_count,
-    cpu_count_usable, torch, torch_threads, cuda_available, cuda_version, cuda_devices (list of
-    names), torchvision, numpy, pandas, matplotlib, seaborn, snakemake.
-    """
-    info: dict = {}
-
-    def probe(key, fn):
-        try:
-            info[key] = fn()
-        except Exception:  # noqa: BLE001
-            info[key] = UNKNOWN
-
-    probe("python", lambda: sys.version.split()[0])
-    probe("python_executable", lambda: sys.executable or UNKNOWN)
-    probe("platform", platform.platform)
-    probe("hostname", socket.gethostname)
-    probe("cpu_model", cpu_model)
-    probe("cpu_count", lambda: os.cpu_count() or UNKNOWN)
-    probe("cpu_count_usable", _usable_cpus)
+    """environment_record() for no device, under the old key names, plus cuda_available and
+    torch_threads."""
+    record = environment_record()
+    new_to_old = {v: k for k, v in _OLD_NAMES.items()}
+    info = {new_to_old.get(k, k): v for k, v in record.items() if k not in _RUN_ONLY}
+    info["cuda_available"] = bool(record["cuda_devices"])
     try:
-        info.update(_torch_info())
+        import torch  # noqa: PLC0415
+        info["torch_threads"] = int(torch.get_num_threads())
+    except ImportError:
+        info["torch_threads"] = NOT_INSTALLED
     except Exception:  # noqa: BLE001
-        info.update({"torch": UNKNOWN, "torch_threads": UNKNOWN, "cuda_available": False,
-                     "cuda_version": UNKNOWN, "cuda_devices": []})
-    for key, dist in _PACKAGES.items():
-        info[key] = package_version(dist)
+        info["torch_threads"] = UNKNOWN
     return info

@@ -9,7 +9,6 @@ from cifar_nets.config import ConfigError, load_schema, validate_config  # noqa:
 from cifar_nets.hardware import (  # noqa: E402
     GPU_JOB_THREADS,
     cpu_thread_plan,
-    gpu_ids_error,
     gpu_resource_advice,
     local_gpu_count,
     local_physical_gpu_count,
@@ -17,6 +16,7 @@ from cifar_nets.hardware import (  # noqa: E402
     usable_cpus,
 )
 from cifar_nets.seeds import is_target  # noqa: E402
+from cifar_nets.slots import gpu_ids_error  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
 
 try:

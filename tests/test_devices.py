@@ -14,7 +14,9 @@ import torch
 
 from cifar_nets import hardware
 from cifar_nets.slots import claim_device, claim_slot
-from cifar_nets.train import augment_batch, cuda_has_native_bf16, draw_augmentation, train_run
+from cifar_nets.batches import augment_batch, draw_augmentation
+from cifar_nets.hardware import cuda_has_native_bf16
+from cifar_nets.train import train_run
 from workflow_helpers import ROOT, engine, tiny_training_set
 from workflow_helpers import recipe as Recipe
 
@@ -138,7 +140,7 @@ def test_usable_cpus_without_sched_getaffinity(monkeypatch):
     monkeypatch.delattr(os, "sched_getaffinity", raising=True)
     monkeypatch.setattr(os, "cpu_count", lambda: 10)
     assert hardware.usable_cpus() == 10
-    assert hardware.job_threads(4) == 4 and hardware.job_threads(64) == 10
+    assert hardware.capped_threads(4) == 4 and hardware.capped_threads(64) == 10
 
 
 @pytest.mark.parametrize("alpha", [0.2, hardware.THREAD_SCALING_ALPHA, 0.95])  # the measured range
@@ -249,12 +251,11 @@ def test_gpu_resource_advice_names_the_slot_count():
 
 def test_device_choice_without_cuda_or_mps(monkeypatch):
     """What a Mac without MPS, or any CPU-only host, resolves (the MPS path itself never ran)."""
-    from cifar_nets import train
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(train, "_mps_available", lambda: False)
-    assert train.resolve_device("auto").type == "cpu"
+    monkeypatch.setattr(hardware, "mps_available", lambda: False)
+    assert hardware.resolve_device("auto").type == "cpu"
     with pytest.raises(RuntimeError, match="engine.device: mps was asked for"):
-        train.resolve_device("mps")
-    monkeypatch.setattr(train, "_mps_available", lambda: True)
-    assert train.resolve_device("auto").type == "mps"          # auto picks Apple's GPU
-    assert train.resolve_options(engine(device="mps"), torch.device("mps"))["bf16"] is False
+        hardware.resolve_device("mps")
+    monkeypatch.setattr(hardware, "mps_available", lambda: True)
+    assert hardware.resolve_device("auto").type == "mps"          # auto picks Apple's GPU
+    assert hardware.resolve_options(engine(device="mps"), torch.device("mps"))["bf16"] is False

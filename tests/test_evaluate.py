@@ -3,9 +3,11 @@ import pandas as pd
 import pytest
 import torch
 
-from cifar_nets.evaluate import (confused_pairs, confusion_matrix, evaluate_run, load_model,
-                                 per_class_accuracy, save_weights)
+from cifar_nets.checkpoints import load_model, save_weights
+from cifar_nets.evaluate import confused_pairs, confusion_matrix, evaluate_run, per_class_accuracy
 from cifar_nets.models import build_model
+from cifar_nets.recipe import RunSpec
+from workflow_helpers import recipe
 
 NAMES = ["cat", "dog", "frog"]
 
@@ -42,9 +44,9 @@ def test_evaluate_run_matches_a_direct_forward_pass(tmp_path):
     torch.manual_seed(0)
     model = build_model("skip", n_blocks=2).eval()
     path = tmp_path / "model.pt"
-    save_weights(path, model.state_dict(), block_type="skip", n_blocks=2, n_hidden=32,
-                 n_hidden_fc=32, dropout=0.5, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
-                 which="last epoch (1)")
+    spec = RunSpec(block_type="skip", n_blocks=2, seed=0, n_hidden=32, n_hidden_fc=32,
+                   recipe=recipe(dropout=0.5, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)))
+    save_weights(path, model.state_dict(), spec, which="last epoch (1)")
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (50, 3, 32, 32), dtype=np.uint8)
     y = rng.integers(0, 10, 50)

@@ -2,7 +2,7 @@
 
 What a run's result depends on (the training data's content, the split, block type, depth, seed,
 recipe, model widths and the engine options that change numbers) is said by one function,
-`cifar_nets.train.run_identity`; the checkpoint's fingerprint is built from it. A checkpoint
+`cifar_nets.checkpoints.run_identity`; the checkpoint's fingerprint is built from it. A checkpoint
 written for other data (same image counts, same split indices) is set aside with a log line that
 says which part differs, and training starts at epoch 0: in the library (train_run,
 train_and_write) and in a real Snakemake rerun after `data.source`/`md5` are switched.
@@ -137,18 +137,22 @@ def test_a_checkpoint_without_an_identity_is_set_aside(tmp_path, split):
 
 def test_the_identity_covers_the_numeric_engine_keys_defined_once():
     import cifar_nets
+    from cifar_nets.checkpoints import run_identity
     from cifar_nets.config import load_config
-    from cifar_nets.train import RUN_ONLY_ENGINE_KEYS, EngineOptions, run_identity
+    from cifar_nets.recipe import RUN_ONLY_ENGINE_KEYS, EngineOptions, RunSpec
     keys = cifar_nets.NUMERIC_ENGINE_KEYS
-    ident = run_identity(data_sha256="0" * 64, train_idx=np.arange(3), val_idx=np.arange(3, 5),
-                         block_type="res", n_blocks=1, seed=0, recipe=Recipe(), options=FP32,
-                         n_hidden=32, n_hidden_fc=32, device=torch.device("cpu"))
+    spec = RunSpec(block_type="res", n_blocks=1, seed=0, recipe=Recipe(), n_hidden=32,
+                   n_hidden_fc=32)
+    ident = run_identity(spec, FP32, torch.device("cpu"), data_sha256="0" * 64,
+                         train_idx=np.arange(3), val_idx=np.arange(3, 5))
     assert tuple(ident["engine"]) == keys
     # every engine key of the config is either numeric or says only how a job runs
     run_only = set(RUN_ONLY_ENGINE_KEYS) | {"eval_batch_size", "checkpoint_every"}
     assert set(load_config()["engine"]) == set(keys) | run_only and not set(keys) & run_only
     assert set(EngineOptions.__dataclass_fields__) == set(keys) | {"eval_batch_size",
                                                                    "checkpoint_every"}
+    # declared beside the option type; the package exports the same tuple, without torch
+    assert cifar_nets.NUMERIC_ENGINE_KEYS is __import__("cifar_nets.recipe").recipe.NUMERIC_ENGINE_KEYS
     # the workflow's params take the same tuple (one definition)
     common = (ROOT / "rules/common.smk").read_text()
     assert re.search(r"^from cifar_nets import .*NUMERIC_ENGINE_KEYS", common, re.M)

@@ -304,7 +304,8 @@ def test_gpu_ids_error_is_pure_and_only_applies_where_the_ids_are_used():
     # the count may be a callable, asked only when the check applies
     assert gpu_ids_error("cpu", [7], lambda: pytest.fail("probed")) is None
     assert gpu_ids_error("cuda", [3], lambda: 2).startswith("engine.gpus: [3]")
-    assert hardware.gpu_ids_error is gpu_ids_error
+    # the host's facts come from cifar_nets.hardware, the one place that asks
+    assert slots.physical_gpu_count is hardware.physical_gpu_count
 
 
 def test_the_count_for_explicit_ids_ignores_an_inherited_cuda_visible_devices(monkeypatch):
@@ -316,8 +317,8 @@ def test_the_count_for_explicit_ids_ignores_an_inherited_cuda_visible_devices(mo
         seen.append(kw.get("env"))
         raise OSError("no python here")
 
-    monkeypatch.setattr(slots.subprocess, "run", fake_run)
-    monkeypatch.setattr(slots, "_has_nvidia_driver", lambda: True)
+    monkeypatch.setattr(hardware.subprocess, "run", fake_run)
+    monkeypatch.setattr(hardware, "_has_nvidia_driver", lambda: True)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
-    assert slots.physical_gpu_count() == 0
+    assert hardware.physical_gpu_count() == 0
     assert seen and "CUDA_VISIBLE_DEVICES" not in seen[0]

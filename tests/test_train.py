@@ -5,8 +5,10 @@ import pytest
 import torch
 
 from cifar_factory import expected_arrays
-from cifar_nets.train import (EngineOptions, TrainingDiverged, augment_batch, load_checkpoint,
-                              train_run)
+from cifar_nets.batches import augment_batch
+from cifar_nets.checkpoints import load_checkpoint
+from cifar_nets.recipe import EngineOptions
+from cifar_nets.train import TrainingDiverged, train_run
 from workflow_helpers import engine
 from workflow_helpers import recipe as Recipe
 
@@ -148,10 +150,10 @@ def test_terminal_cli_trains_and_writes_outputs(tiny, tmp_path):
 
 @pytest.mark.parametrize("has_bf16", [True, False])
 def test_bf16_auto_follows_the_cpu(monkeypatch, has_bf16):
-    import cifar_nets.train as train
-    monkeypatch.setattr(train, "cpu_has_bf16", lambda: has_bf16)
-    auto = train.resolve_options(engine(device="cpu"), torch.device("cpu"))
+    from cifar_nets import hardware
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: has_bf16)
+    auto = hardware.resolve_options(engine(device="cpu"), torch.device("cpu"))
     assert auto["bf16"] is has_bf16
     assert auto["channels_last"] is True and auto["compile"] is False
-    forced = train.resolve_options(engine(device="cpu", bf16=False), torch.device("cpu"))
+    forced = hardware.resolve_options(engine(device="cpu", bf16=False), torch.device("cpu"))
     assert forced["bf16"] is False

@@ -9,7 +9,7 @@ import torch  # noqa: E402
 
 from cifar_nets.data import content_sha256, load_cache  # noqa: E402
 from cifar_nets.evaluate import evaluate_run, evaluation_options  # noqa: E402
-from cifar_nets.hardware import job_threads, run_environment  # noqa: E402
+from cifar_nets.hardware import capped_threads as job_threads, environment_record as run_environment  # noqa: E402
 from cifar_nets.io import write_csv, write_json  # noqa: E402
 from cifar_nets.run import check_trained_on  # noqa: E402
 

@@ -17,18 +17,21 @@ log(slot.message)
 
 import torch  # noqa: E402
 
-from cifar_nets.hardware import job_threads  # noqa: E402
-from cifar_nets.run import train_and_write  # noqa: E402
-from cifar_nets.train import EngineOptions, Recipe  # noqa: E402
+from cifar_nets.hardware import capped_threads  # noqa: E402
+from cifar_nets.recipe import EngineOptions, Recipe, RunSpec  # noqa: E402
+from cifar_nets.run import OutputPaths, train_and_write  # noqa: E402
 
-torch.set_num_threads(job_threads(snakemake.threads))
+torch.set_num_threads(capped_threads(snakemake.threads))
 out = snakemake.output
+spec = RunSpec(block_type=w.block_type, n_blocks=int(w.n_blocks), seed=int(w.seed),
+               recipe=Recipe.from_dict(w.recipe, params.recipe),
+               n_hidden=params.model["n_hidden"], n_hidden_fc=params.model["n_hidden_fc"])
+outputs = OutputPaths(weights=out.weights, history=out.history, summary=out.summary,
+                      checkpoint=params.checkpoint,
+                      tensorboard=params.tensorboard if config["logging"]["tensorboard"] else None)
 train_and_write(
-    data=snakemake.input.data, split=snakemake.input.split, block_type=w.block_type,
-    n_blocks=int(w.n_blocks), seed=int(w.seed), recipe=Recipe.from_dict(w.recipe, params.recipe),
-    options=EngineOptions.from_dict(engine), model=params.model, weights=out.weights,
-    history=out.history, summary=out.summary, checkpoint=params.checkpoint, log=log,
+    data=snakemake.input.data, split=snakemake.input.split, spec=spec,
+    options=EngineOptions.from_dict(engine), outputs=outputs, log=log,
     extra={"gpu_slot": slot.name, "cuda_visible_devices": slot.cuda_visible_devices,
            "slot_source": slot.source, "slot_claimed_at": slot.claimed_at},
-    tensorboard=params.tensorboard if config["logging"]["tensorboard"] else None,
 )
