@@ -235,11 +235,21 @@ def check_semantics(cfg: dict) -> None:
     if "skip" in study["block_types"] and model["n_hidden"] % 2:
         raise ConfigError(f"model.n_hidden: {model['n_hidden']} is odd, but SkipBlock "
                           "(block type 'skip') needs an even width")
-    n_train = int(cfg["data"]["train_images"] * cfg["split"]["train_fraction"])
-    n_val = cfg["data"]["train_images"] - n_train
+    data = cfg["data"]
+    for part in ("train", "test"):
+        use, have = data[f"use_{part}_images"], data[f"{part}_images"]
+        if use != "all" and use > have:
+            raise ConfigError(f"data.use_{part}_images: {use} is more than the archive's {have} "
+                              f"{'training' if part == 'train' else 'test'} images (data.{part}_images); "
+                              f"use at most {have}, or all")
+    used = data["train_images"] if data["use_train_images"] == "all" else data["use_train_images"]
+    used_text = (f"{used}" if data["use_train_images"] == "all"
+                 else f"{used} (data.use_train_images)")
+    n_train = int(used * cfg["split"]["train_fraction"])
+    n_val = used - n_train
     if n_train < 1 or n_val < 1:
         raise ConfigError(f"split.train_fraction: {cfg['split']['train_fraction']} leaves "
-                          f"{n_train} training and {n_val} validation images")
+                          f"{n_train} training and {n_val} validation images of {used_text}")
     seeds = study["seeds"]
     if isinstance(seeds, dict) and seeds["max"] < seeds["min"]:
         raise ConfigError(f"study.seeds.max: {seeds['max']} is below study.seeds.min {seeds['min']}")
@@ -263,7 +273,7 @@ def check_semantics(cfg: dict) -> None:
         bs = recipes[name]["batch_size"]
         if bs > n_train:
             raise ConfigError(f"recipes.{name}.batch_size: {bs} is larger than the training set "
-                              f"({n_train} images = {cfg['data']['train_images']} x "
+                              f"({n_train} images = {used_text} x "
                               f"split.train_fraction {cfg['split']['train_fraction']})")
 
 

@@ -396,9 +396,13 @@ def load_cache(path: str | os.PathLike) -> CifarArrays:
 
 
 def prepare_cache(archive: str | os.PathLike, cache: str | os.PathLike, md5: str,
-                  expected_counts: tuple[int, int] | None = None) -> CifarArrays:
+                  expected_counts: tuple[int, int] | None = None,
+                  use: tuple[int | str | None, int | str | None] = (None, None)) -> CifarArrays:
     """Verify the archive's md5, read it, check its (train, test) image counts against
-    `expected_counts` when given, and write the .npz cache; return the arrays.
+    `expected_counts` when given, keep the (train, test) images `use` asks for
+    (:func:`use_images`; None or "all" keeps every image), and write the .npz cache of what is
+    kept; return those arrays. Every later step (split, training, evaluation, figures) reads
+    the cache, so it sees only the images the study uses.
 
     On failure nothing is left at `cache` (an older cache there is removed as well).
     """
@@ -419,11 +423,55 @@ def prepare_cache(archive: str | os.PathLike, cache: str | os.PathLike, md5: str
             raise DataError(
                 f"{archive}: holds {found[0]} training / {found[1]} test images, expected "
                 f"{expected_counts[0]} / {expected_counts[1]} (config data.train_images / data.test_images)")
+        arrays = use_images(arrays, *use, where=str(archive))
         write_cache(arrays, cache)
     except BaseException:
         cache.unlink(missing_ok=True)
         raise
     return arrays
+
+
+def balanced_subset(labels, n: int) -> np.ndarray:
+    """Indices (ascending, int64) of `n` of the images with these labels, as evenly spread over
+    the classes as they allow, deterministic and nested (a larger `n` keeps every image of a
+    smaller one): the classes take turns, in label order, each giving its next image in archive
+    order. With 3,000 of CIFAR-10's training images that is the first 300 of each class; a class
+    that runs out leaves its turns to the others. `n` >= the number of images keeps them all."""
+    y = np.asarray(labels)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    if n >= len(y):
+        return np.arange(len(y), dtype=np.int64)
+    # rank of each image within its class, in archive order
+    order = np.argsort(y, kind="stable")
+    starts = np.searchsorted(y[order], y[order], side="left")
+    rank = np.empty(len(y), dtype=np.int64)
+    rank[order] = np.arange(len(y)) - starts
+    # round robin: all first images of a class (by class), then all second ones, ...
+    turn = np.lexsort((y, rank))
+    return np.sort(turn[:n]).astype(np.int64)
+
+
+def use_images(arrays: CifarArrays, train: int | str | None = None, test: int | str | None = None,
+               where: str = "archive") -> CifarArrays:
+    """The part of `arrays` a study uses (config `data.use_train_images` / `data.use_test_images`):
+    `train` training and `test` test images chosen by :func:`balanced_subset`, in archive order;
+    None or "all" keeps that part whole. Asking for more images than there are is a DataError."""
+    parts = {}
+    for part, n, key in (("train", train, "data.use_train_images"), ("test", test, "data.use_test_images")):
+        x, y = getattr(arrays, f"x_{part}"), getattr(arrays, f"y_{part}")
+        if n is None or n == "all":
+            parts[part] = (x, y)
+            continue
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise DataError(f"{key}: {n!r} is not a positive integer or 'all'")
+        if n > len(y):
+            raise DataError(f"{where}: holds {len(y)} {part} images, fewer than the {n} of {key}")
+        idx = balanced_subset(y, int(n))
+        parts[part] = (np.ascontiguousarray(x[idx]), np.ascontiguousarray(y[idx]))
+    return CifarArrays(x_train=parts["train"][0], y_train=parts["train"][1],
+                       x_test=parts["test"][0], y_test=parts["test"][1],
+                       class_names=arrays.class_names)
 
 
 # --------------------------------------------------------------------------- content checksums

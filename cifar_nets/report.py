@@ -150,15 +150,17 @@ def _section(sid: str, stitle: str, sec: Mapping, floatfmt: str) -> dict:
 
 
 def build_report(path, *, title: str, intro: str | Markup, sections: Sequence[Mapping],
-                 config: Mapping, environment: Mapping, floatfmt: str = ".2f") -> None:
+                 config: Mapping, environment: Mapping, floatfmt: str = ".2f",
+                 warning: str | None = None) -> None:
     """Write one self-contained HTML report to ``path`` (atomically).
 
     Each section is a mapping with optional keys ``title`` (str), ``sentences`` (generated
     conclusions, shown prominently as a list), ``tables`` (``[(caption, DataFrame), ...]``) and
     ``figures`` (``[(caption, png_path), ...]``, embedded as base64 data URIs; a missing file
     raises ``FileNotFoundError``). A table of contents links the sections; the report ends with
-    "Configuration used" and "Environment". Every string is shown as text; ``intro`` is markup
-    only when it is ``Markup`` (e.g. from :func:`render_html`).
+    "Configuration used" and "Environment". ``warning``, when given, is shown above everything
+    else, in a red box (e.g. that the numbers come from synthetic images). Every string is shown
+    as text; ``intro`` is markup only when it is ``Markup`` (e.g. from :func:`render_html`).
     """
     used: set = set()
     body: list[dict] = []
@@ -174,6 +176,7 @@ def build_report(path, *, title: str, intro: str | Markup, sections: Sequence[Ma
                            "value": [_env_value(v) for v in (environment or {}).values()]})
     doc = _jinja().get_template("report.html.j2").render(
         title="" if title is None else str(title), intro=intro or "", toc=toc, sections=body,
+        warning=None if warning is None else str(warning),
         config_id=cid, config=format_config(config), environment_id=eid,
         environment=_table(env_df) if len(env_df) else None)
     write_text(path, doc)

@@ -152,23 +152,47 @@ def recipe_sentences(seeds: pd.DataFrame, n_blocks: int) -> list[str]:
 # --------------------------------------------------------------------------- report sections
 
 _INTRO = ("<p>What a residual connection buys: {{ n_runs }} training runs of the notebook's "
-          "<code>DeepNet</code> on {{ label }}, over block types {{ study.block_types|join(', ') }}, "
+          "<code>DeepNet</code> on {{ label }}{{ used }}, over block types {{ study.block_types|join(', ') }}, "
           "n_blocks {{ study.n_blocks|join(', ') }}, seeds {{ seeds }} and recipes "
           "{{ study.recipes|join(', ') }}.</p>")
+
+
+SYNTHETIC_WARNING = ("Synthetic data: these numbers come from synthetic (random) images, not from "
+                     "CIFAR-10 (data.synthetic is true). They show that the pipeline runs; they "
+                     "mean nothing.")
+
+
+def data_warning(data: dict) -> str | None:
+    """The line the report and the summary tables open with when the data are synthetic
+    (config `data.synthetic`), else None."""
+    return SYNTHETIC_WARNING if data.get("synthetic") else None
+
+
+def images_used_text(data: dict) -> str:
+    """'' for the whole archive, else e.g. ' (3000 of its 50000 training and 1000 of its 10000
+    test images: data.use_train_images, data.use_test_images)'."""
+    parts = [f"{data[f'use_{p}_images']} of its {data[f'{p}_images']} {word} images"
+             for p, word in (("train", "training"), ("test", "test"))
+             if data.get(f"use_{p}_images", "all") != "all"]
+    if not parts:
+        return ""
+    return f" ({' and '.join(parts)}: data.use_train_images, data.use_test_images)"
 
 
 def report_title(data_label: str) -> str:
     return f"CIFAR-10 ablation study ({data_label})"
 
 
-def report_intro(n_runs: int, data_label: str, study: dict):
-    """The report's opening paragraph (HTML, every value in it escaped)."""
+def report_intro(n_runs: int, data_label: str, study: dict, data: dict | None = None):
+    """The report's opening paragraph (HTML, every value in it escaped). `data`, the config's
+    data section, adds which part of the archive was used."""
     seeds = study["seeds"]
     seeds_text = (", ".join(map(str, seeds)) if isinstance(seeds, list) else
                   f"chosen per group until the widest 95% interval of a paired difference is "
                   f"within ±{seeds['target_halfwidth']:g} points ({seeds['min']} to {seeds['max']} "
                   f"seeds)")
-    return render_html(_INTRO, n_runs=n_runs, label=data_label, study=study, seeds=seeds_text)
+    return render_html(_INTRO, n_runs=n_runs, label=data_label, study=study, seeds=seeds_text,
+                       used=images_used_text(data or {}))
 
 
 def notebook_comparison(runs: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-# Data: fetch the CIFAR-10 python archive (md5-checked), cache it as one array file, split it.
+# Data: fetch the CIFAR-10 python archive (md5-checked), cache the images the study uses
+# (data.use_train_images / use_test_images) as one array file, split it.
 
 
 rule download_cifar10:
@@ -26,6 +27,9 @@ rule prepare_cifar10:
         md5=config["data"]["md5"],
         train_images=config["data"]["train_images"],
         test_images=config["data"]["test_images"],
+        # the images the study uses: the cache holds only these, so everything after follows
+        use_train_images=config["data"]["use_train_images"],
+        use_test_images=config["data"]["use_test_images"],
     resources:
         mem_mb=4000,
     conda:

@@ -7,7 +7,7 @@ from pathlib import Path  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from cifar_nets.report import build_report  # noqa: E402
-from cifar_nets.study import report_intro, report_sections, report_title  # noqa: E402
+from cifar_nets.study import data_warning, report_intro, report_sections, report_title  # noqa: E402
 from cifar_nets.sysinfo import environment_info  # noqa: E402
 
 inp, study = snakemake.input, snakemake.params.study
@@ -30,9 +30,10 @@ for path, run in zip(inp.pairs, snakemake.params.runs):
     df = pd.read_csv(path).set_index(["class_a", "class_b"])["count"]
     pairs[key] = df if key not in pairs else pairs[key] + df
 
-label = snakemake.params.data_label
+label, data = snakemake.params.data_label, snakemake.params.config["data"]
 sections = report_sections(tables, figures, label, pairs)
 build_report(snakemake.output[0], title=report_title(label),
-             intro=report_intro(len(tables["runs"]), label, study), sections=sections,
-             config=dict(snakemake.params.config), environment=environment_info())
+             intro=report_intro(len(tables["runs"]), label, study, data), sections=sections,
+             config=dict(snakemake.params.config), environment=environment_info(),
+             warning=data_warning(data))
 log(f"wrote {snakemake.output[0]}")

@@ -6,7 +6,12 @@ log = log_to(snakemake.log[0])  # noqa: F821
 from cifar_nets.io import write_csv, write_text  # noqa: E402
 from cifar_nets.report import dataframe_to_markdown, markdown_comment  # noqa: E402
 from cifar_nets.seeds import read_round, stopping_table  # noqa: E402
-from cifar_nets.study import collect_environments, collect_runs, summary_tables  # noqa: E402
+from cifar_nets.study import (  # noqa: E402
+    SYNTHETIC_WARNING,
+    collect_environments,
+    collect_runs,
+    summary_tables,
+)
 
 inp = snakemake.input
 runs = collect_runs(inp.train, inp.metrics)
@@ -19,5 +24,9 @@ for path in snakemake.output:
     if ext == "csv":
         write_csv(path, df)
     else:
-        write_text(path, markdown_comment(snakemake.params.data_label) + "\n" + dataframe_to_markdown(df))
+        # the label's comment stays the first line; a synthetic study's warning is the first
+        # thing a Markdown viewer shows
+        warning = f"**{SYNTHETIC_WARNING}**\n\n" if snakemake.params.synthetic else ""
+        write_text(path, markdown_comment(snakemake.params.data_label) + "\n" + warning
+                   + dataframe_to_markdown(df))
 log(f"{len(runs)} runs summarised")
