@@ -9,10 +9,45 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
-# The study's block types, in report order, and the notebook's names of their networks: the one
-# list every module, the config schema and the CLI take them from.
-BLOCK_TYPES = ("conv", "res", "skip")
-MODEL_NAMES = {"conv": "Custom_ConvNet", "res": "Custom_ResNet", "skip": "Custom_SkipNet"}
+
+
+class _NetworkNames(dict):
+    """Block type -> the network's name in tables, figures and the report. The built-in ones'
+    names come from models.BLOCKS; a block of model.custom_blocks is Custom_<name> (it has no
+    entry, so every process names it the same without importing it: `names[b]`, `names.get(b)`
+    and pandas' `Series.map(names)` all give it)."""
+
+    def __missing__(self, block_type: str) -> str:
+        return f"Custom_{block_type}"
+
+    def get(self, block_type, default=None):  # dict.get skips __missing__
+        return self[block_type] if isinstance(block_type, str) else default
+
+
+def _builtin_blocks() -> tuple[tuple[str, ...], _NetworkNames]:
+    """BLOCK_TYPES and MODEL_NAMES, read from the one registry, the literal `BLOCKS` dict of
+    cifar_nets/models.py, without importing it (models.py imports torch; the Snakefile and the
+    config read the block types before any job, torch-free)."""
+    import ast  # noqa: PLC0415
+
+    tree = ast.parse((Path(__file__).parent / "models.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["BLOCKS"]:
+            pairs = [(k.value, v.elts[0].value) for k, v in zip(node.value.keys, node.value.values)]
+            return tuple(k for k, _ in pairs), _NetworkNames(pairs)
+    raise ImportError("cifar_nets/models.py defines no BLOCKS registry")
+
+
+def block_order(block_types) -> list[str]:
+    """`block_types` once each in report order: the built-in ones in registry order, then blocks
+    of your own by name."""
+    given = set(block_types)
+    return [b for b in BLOCK_TYPES if b in given] + sorted(given - set(BLOCK_TYPES))
+
+
+# The built-in block types, in report order, and the notebook's names of their networks: read from
+# models.BLOCKS, the one registry; every module, the config schema and the CLI take them from here.
+BLOCK_TYPES, MODEL_NAMES = _builtin_blocks()
 
 CLASS_NAMES = (
     "airplane", "automobile", "bird", "cat", "deer",

@@ -135,9 +135,11 @@ def main(argv=None) -> int:
     from .data import DataError
     from .hardware import usable_cpus
     from .recipe import EngineOptions, Recipe
+    from .custom_blocks import register_custom_blocks
     from .run import train_and_write
     from .train import TrainingDiverged
 
+    register_custom_blocks(cfg["model"])
     threads = args.threads or cfg["engine"]["threads"]
     torch.set_num_threads(usable_cpus() if threads == "auto" else int(threads))
     try:

@@ -28,7 +28,7 @@ from . import faults
 from .data import arrays_sha256
 from .hardware import resolve_options
 from .io import atomic_path
-from .models import build_model
+from .models import block_identity, build_model
 from .recipe import NUMERIC_ENGINE_KEYS, EngineOptions, RunSpec
 
 # --------------------------------------------------------------------------- run identity
@@ -39,7 +39,8 @@ def run_identity(spec: RunSpec, options: EngineOptions, device: torch.device, *,
 
     The training data's content (`data_sha256`, :func:`cifar_nets.data.content_sha256` of the
     images and labels it trains on), the split (a checksum of its train and validation indices),
-    the run (`spec`: block type, depth, seed, the whole recipe, the model's widths), and the
+    the run (`spec`: block type, depth, seed, the whole recipe, the model's widths; for a block
+    of your own also its "module:Class" and source file's sha256, :mod:`cifar_nets.custom_blocks`), and the
     engine options that change numbers (:data:`cifar_nets.NUMERIC_ENGINE_KEYS`, as resolved for
     `device`: "auto" means whatever it turned into here). A JSON-shaped dict (lists, not
     tuples), so it compares equal to the copy a checkpoint stores. Its :func:`fingerprint` names
@@ -56,6 +57,9 @@ def run_identity(spec: RunSpec, options: EngineOptions, device: torch.device, *,
         "model": {"n_hidden": int(spec.n_hidden), "n_hidden_fc": int(spec.n_hidden_fc)},
         "engine": engine,
     }
+    block = block_identity(spec.block_type)   # a block of your own: its class and source's sha256
+    if block is not None:
+        identity["block"] = block
     return json.loads(json.dumps(identity, default=str))
 
 

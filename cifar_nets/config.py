@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from . import BLOCK_TYPES
+from .custom_blocks import CustomBlockError, check_custom_blocks, study_block_types
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT / "config.yaml"          # the only home of every default
@@ -217,6 +218,7 @@ def validate_config(config: dict, schema: dict) -> dict:
                           f"{type(config).__name__}")
     cfg = coerce_strings(copy.deepcopy(config), schema)
     check_finite(cfg)
+    schema = study_block_types(schema, cfg)   # names under model.custom_blocks join the enum
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
@@ -275,6 +277,16 @@ def check_semantics(cfg: dict) -> None:
             raise ConfigError(f"recipes.{name}.batch_size: {bs} is larger than the training set "
                               f"({n_train} images = {used_text} x "
                               f"split.train_fraction {cfg['split']['train_fraction']})")
+    check_custom_block_config(cfg)
+
+
+def check_custom_block_config(cfg: dict) -> None:
+    """model.custom_blocks: each block imports, builds for model.n_hidden and keeps the shape on a
+    dummy batch (cifar_nets/custom_blocks.py), before any job."""
+    try:
+        check_custom_blocks(cfg["model"])
+    except CustomBlockError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- config/README.md

@@ -5,18 +5,25 @@ Architecture, layer by layer, as in the original study:
     conv1 3->h, BN, ReLU, maxpool /2
     conv2 h->h, BN, ReLU, maxpool /2
     conv3 h->h                       (raw output, no activation: the blocks see it as is)
-    n_blocks x block(h)              (ConvBlock, ResBlock or SkipBlock; identity when n_blocks=0)
+    n_blocks x block(h)              (ConvBlock, ResBlock, SkipBlock or a block of your own, from
+                                      model.custom_blocks; identity when n_blocks=0)
     ReLU, maxpool /2, flatten, dropout
     linear (h * s * s)->h_fc, ReLU, linear h_fc->n_classes
 
 With h = h_fc = 32 and 6 blocks: ConvNet and ResNet have 92,042 parameters, SkipNet 78,122.
+
+The block contract (built-in or your own): `Block(n_hidden)` builds an nn.Module whose forward
+maps a float tensor (N, n_hidden, H, W) to one of the same shape (N, n_hidden, H, W), H = W =
+pixel_size / 4 (8 for CIFAR-10), so that blocks stack. :data:`BLOCKS` is the one registry of the
+built-in ones; blocks of `model.custom_blocks` join it per process (:func:`register_block`, called
+by cifar_nets.custom_blocks, which imports and checks them).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from . import BLOCK_TYPES, MODEL_NAMES  # noqa: E402,F401 - re-exported
+from . import BLOCK_TYPES, MODEL_NAMES  # noqa: F401 - derived from BLOCKS below, re-exported
 
 KERNEL, STRIDE, PADDING, POOL = 3, 1, 1, 2
 
@@ -74,7 +81,45 @@ class SkipBlock(nn.Module):
         return torch.cat((x1, x3), dim=1)
 
 
-BLOCKS = {"conv": ConvBlock, "res": ResBlock, "skip": SkipBlock}
+# The built-in block types, in report order: the one registry. Key: the block type (config,
+# paths, wildcards, tables); value: (the network's name in tables, figures and the report, the
+# block class). A new built-in block is its class above and one line here, nothing else:
+# cifar_nets.BLOCK_TYPES and MODEL_NAMES are read from this dict without importing torch, so keep
+# it a literal of strings and class names (tests/test_models.py checks both).
+BLOCKS = {
+    "conv": ("Custom_ConvNet", ConvBlock),
+    "res": ("Custom_ResNet", ResBlock),
+    "skip": ("Custom_SkipNet", SkipBlock),
+}
+
+# Blocks of model.custom_blocks in this process: block type -> (class, identity). Filled by
+# cifar_nets.custom_blocks after it imported and checked them; empty until then.
+_REGISTERED: dict[str, tuple[type, dict]] = {}
+
+
+def register_block(block_type: str, cls: type, identity: dict) -> None:
+    """Make `cls` buildable as `block_type` in this process. `identity` (the class's "module:Class"
+    and its source file's sha256) becomes part of the identity of every run that uses it."""
+    if block_type in BLOCKS:
+        raise ValueError(f"{block_type!r} is a built-in block type ({', '.join(BLOCK_TYPES)})")
+    _REGISTERED[block_type] = (cls, dict(identity))
+
+
+def block_class(block_type: str) -> type:
+    """The class of a built-in block type or of a registered block of your own."""
+    if block_type in BLOCKS:
+        return BLOCKS[block_type][1]
+    if block_type in _REGISTERED:
+        return _REGISTERED[block_type][0]
+    known = [*BLOCK_TYPES, *_REGISTERED]
+    raise ValueError(f"block_type must be one of {', '.join(known)} (got {block_type!r}); a block "
+                     "of your own is named under model.custom_blocks")
+
+
+def block_identity(block_type: str) -> dict | None:
+    """What a run's result depends on beyond its block type's name: for a block of your own its
+    "module:Class" and source sha256; None for a built-in one (its code is the package's)."""
+    return dict(_REGISTERED[block_type][1]) if block_type in _REGISTERED else None
 
 
 def _out_size(n: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
@@ -95,8 +140,7 @@ class DeepNet(nn.Module):
                  n_hidden_fc: int = 32, n_classes: int = 10, n_blocks: int = 6,
                  block_type: str = "res", dropout: float = 0.5) -> None:
         super().__init__()
-        if block_type not in BLOCKS:
-            raise ValueError(f"block_type must be one of {', '.join(BLOCK_TYPES)} (got {block_type!r})")
+        block = block_class(block_type)
         if n_blocks < 0:
             raise ValueError(f"n_blocks must be >= 0 (got {n_blocks})")
         side = feature_size(pixel_size)
@@ -113,7 +157,6 @@ class DeepNet(nn.Module):
         self.conv2 = _conv3x3(n_hidden, n_hidden)
         self.bn2 = nn.BatchNorm2d(n_hidden)
         self.conv3 = _conv3x3(n_hidden, n_hidden)
-        block = BLOCKS[block_type]
         self.layers = (nn.Sequential(*(block(n_hidden) for _ in range(n_blocks)))
                        if n_blocks > 0 else nn.Identity())
         self.dropout = nn.Dropout(p=dropout)
@@ -141,6 +184,8 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def model_name(block_type: str) -> str:
+    """The network's name in tables, figures and the report: the notebook's for a built-in block
+    type (Custom_ResNet), Custom_<name> for a block of your own (Custom_gated)."""
     return MODEL_NAMES[block_type]
 
 

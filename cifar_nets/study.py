@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .models import BLOCK_TYPES, MODEL_NAMES
+from . import MODEL_NAMES, block_order
 from .report import render_html
 from .stats import describe_comparison, paired_comparisons, seed_summary
 
@@ -18,14 +18,14 @@ RUN_COLUMNS = [
     "final_train_acc", "train_val_gap", "best_epoch", "train_seconds", "train_images_per_s",
 ]
 NOTEBOOK_TEST_ACC = {"conv": 65.18, "res": 71.48, "skip": 69.38}
-_BLOCK_ORDER = {b: i for i, b in enumerate(BLOCK_TYPES)}
 
 
 def _sort(df: pd.DataFrame) -> pd.DataFrame:
     keys = [c for c in ("recipe", "n_blocks", "block_type", "seed") if c in df.columns]
     if not keys:
         return df.reset_index(drop=True)
-    return df.sort_values(keys, key=lambda s: s.map(_BLOCK_ORDER) if s.name == "block_type" else s,
+    return df.sort_values(keys, key=lambda s: s.map({b: i for i, b in enumerate(block_order(s))})
+                          if s.name == "block_type" else s,
                           kind="stable").reset_index(drop=True)
 
 
@@ -113,7 +113,7 @@ def depth_sentences(seeds: pd.DataFrame, recipe: str) -> list[str]:
     if len(depths) < 2:
         return out
     lo, hi = depths[0], depths[-1]
-    for bt in [b for b in BLOCK_TYPES if b in set(g.block_type)]:
+    for bt in block_order(g.block_type):
         s = g[g.block_type == bt].set_index("n_blocks")["mean"]
         best = s.idxmax()
         line = (f"{MODEL_NAMES[bt]} ({recipe}): {_pct(s[lo])} at {lo} blocks, {_pct(s[hi])} at "
@@ -211,7 +211,7 @@ def notebook_comparison(runs: pd.DataFrame) -> pd.DataFrame:
 def confusion_sentence(pair_counts: dict, recipe: str, n_blocks: int) -> str:
     """Which class pair each model confuses most, e.g. 'cat / dog' for every model."""
     tops = {}
-    for bt in BLOCK_TYPES:
+    for bt in block_order(k[2] for k in pair_counts if tuple(k[:2]) == (recipe, n_blocks)):
         counts = pair_counts.get((recipe, n_blocks, bt))
         if counts is not None and len(counts):
             (a, b), n = counts.idxmax(), int(counts.max())
@@ -281,7 +281,7 @@ def report_sections(tables: dict[str, pd.DataFrame], figures: dict, data_label: 
             grp = figures[("group", r, n)]
             g_runs = runs[(runs.recipe == r) & (runs.n_blocks == n)]
             figs = [("Train and validation accuracy per epoch; dashed: test accuracy", grp["curves"])]
-            for bt in [b for b in BLOCK_TYPES if b in grp["confusion"]]:
+            for bt in block_order(grp["confusion"]):
                 figs.append((f"Confusion matrix, {MODEL_NAMES[bt]} (summed over seeds)",
                              grp["confusion"][bt]))
                 figs.append((f"Most confused class pairs, {MODEL_NAMES[bt]}", grp["pairs"][bt]))

@@ -6,6 +6,7 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 from cifar_nets.config import ConfigError, load_schema, validate_config  # noqa: E402
+from cifar_nets.custom_blocks import block_params  # noqa: E402
 from cifar_nets.hardware import (  # noqa: E402
     GPU_JOB_THREADS,
     cpu_thread_plan,
@@ -164,6 +165,12 @@ def round_files(r, pattern):
 def seed_decision(wildcards):
     """The last round's decision file, or nothing for a list of seeds."""
     return [] if SEED_TARGET is None else [SEED_ROUND.format(round=last_round())]
+
+
+def model_params(wildcards):
+    """The train rule's `model` params: the widths, plus for a block of your own its class and
+    source sha256 (cifar_nets/custom_blocks.py), so editing its file retrains its runs only."""
+    return block_params(config["model"], wildcards.block_type)
 
 
 def split_seed(wildcards):

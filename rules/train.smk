@@ -14,7 +14,7 @@ rule train:
         log_path("train"),
     params:
         recipe=lambda wildcards: config["recipes"][wildcards.recipe],
-        model=config["model"],
+        model=model_params,  # widths; a block of your own: its class and source sha256
         engine=numeric_engine(),
         checkpoint=checkpoint_path(),
         slot_dir=SLOT_DIR,

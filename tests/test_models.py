@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -75,3 +77,15 @@ def test_flops_counted_from_layer_shapes():
     model = build_model("res", n_blocks=0)
     by_hand = 2 * (32 * 32 * 32 * 27 + 16 * 16 * 32 * 288 + 8 * 8 * 32 * 288 + 512 * 32 + 32 * 10)
     assert flops_per_image(model) == by_hand
+
+
+def test_the_built_in_blocks_are_one_registry():
+    """models.BLOCKS is the only list of built-in blocks: the package's BLOCK_TYPES and
+    MODEL_NAMES (read without torch) are derived from it, so a new block is one file edit."""
+    import cifar_nets
+    from cifar_nets.models import BLOCKS, MODEL_NAMES
+    assert cifar_nets.BLOCK_TYPES == BLOCK_TYPES == tuple(BLOCKS) == ("conv", "res", "skip")
+    assert dict(MODEL_NAMES) == {b: name for b, (name, _) in BLOCKS.items()}
+    assert [cls for _, cls in BLOCKS.values()] == [ConvBlock, ResBlock, SkipBlock]
+    init = (Path(cifar_nets.__file__)).read_text()
+    assert '"conv"' not in init and "Custom_ConvNet" not in init, "a second registry in __init__.py"

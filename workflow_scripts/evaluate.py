@@ -7,6 +7,7 @@ import json  # noqa: E402
 
 import torch  # noqa: E402
 
+from cifar_nets.custom_blocks import register_custom_blocks  # noqa: E402
 from cifar_nets.data import content_sha256, load_cache  # noqa: E402
 from cifar_nets.evaluate import evaluate_run, evaluation_options  # noqa: E402
 from cifar_nets.hardware import capped_threads as job_threads, environment_record as run_environment  # noqa: E402
@@ -15,6 +16,7 @@ from cifar_nets.run import check_trained_on  # noqa: E402
 
 out = snakemake.output
 torch.set_num_threads(job_threads(snakemake.threads))
+register_custom_blocks(snakemake.config["model"])  # blocks of your own (model.custom_blocks)
 trained = json.loads(open(snakemake.input.train_summary).read())
 device, opts, note = evaluation_options(dict(snakemake.config["engine"], **snakemake.params.engine),
                                        trained)

@@ -19,9 +19,11 @@ import torch  # noqa: E402
 
 from cifar_nets.hardware import capped_threads  # noqa: E402
 from cifar_nets.recipe import EngineOptions, Recipe, RunSpec  # noqa: E402
+from cifar_nets.custom_blocks import register_custom_blocks  # noqa: E402
 from cifar_nets.run import OutputPaths, train_and_write  # noqa: E402
 
 torch.set_num_threads(capped_threads(snakemake.threads))
+register_custom_blocks(config["model"])  # blocks of your own, imported as the config check did
 out = snakemake.output
 spec = RunSpec(block_type=w.block_type, n_blocks=int(w.n_blocks), seed=int(w.seed),
                recipe=Recipe.from_dict(w.recipe, params.recipe),

@@ -1,0 +1,250 @@
+"""Your own block, without editing the package (issue 19, item 7): model.custom_blocks.
+
+A class named by `model.custom_blocks: {name: "module:Class"}` is imported and checked on a dummy
+batch before any job (every failure one line naming the key), runs beside the built-in blocks
+under its own name, and its source file's sha256 is part of its runs' identity, so editing the
+file retrains its runs and nothing else.
+"""
+import copy
+import itertools
+import json
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from cifar_nets import MODEL_NAMES, block_order
+from cifar_nets import config as cfgmod
+from cifar_nets.checkpoints import fingerprint, run_identity
+from cifar_nets.custom_blocks import block_params, load_block, register_custom_blocks
+from cifar_nets.models import build_model, count_parameters, model_name
+from cifar_nets.recipe import RunSpec
+from workflow_helpers import ROOT, engine, planned_jobs, snakemake, tiny_config
+from workflow_helpers import recipe as Recipe
+
+GATED = """
+import torch
+from torch import nn
+
+
+class GatedBlock(nn.Module):
+    def __init__(self, n_hidden):
+        super().__init__()
+        self.value = nn.Conv2d(n_hidden, n_hidden, 3, padding=1)
+        self.gate = nn.Conv2d(n_hidden, n_hidden, 1)
+
+    def forward(self, x):
+        return x + self.value(torch.relu(x)) * torch.sigmoid(self.gate(x))
+
+
+class Raises(nn.Module):
+    def __init__(self, n_hidden):
+        raise RuntimeError("no weights for you")
+
+
+class Halves(nn.Module):
+    def __init__(self, n_hidden):
+        super().__init__()
+        self.conv = nn.Conv2d(n_hidden, n_hidden // 2, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class Shrinks(nn.Module):
+    def __init__(self, n_hidden):
+        super().__init__()
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x):
+        return self.pool(x)
+
+
+class NotAModule:
+    def __init__(self, n_hidden):
+        pass
+
+
+class BadForward(nn.Module):
+    def __init__(self, n_hidden):
+        super().__init__()
+
+    def forward(self, x):
+        return x.view(-1, 7)
+"""
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def block_module(tmp_path, monkeypatch):
+    """A module of blocks in a fresh working directory (a new module name per test: Python caches
+    imported modules)."""
+    name = f"blocks_{next(_counter)}_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(GATED)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    return name
+
+
+def _validate(**model):
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    over = {"model": {"custom_blocks": model}}
+    if model:
+        over["study"] = {"block_types": ["res", *model]}
+    return cfgmod.validate_config(cfgmod.merge(base, over), cfgmod.load_schema())
+
+
+def _refused(**model) -> str:
+    with pytest.raises(cfgmod.ConfigError) as err:
+        _validate(**model)
+    message = str(err.value)
+    assert "\n" not in message and "Traceback" not in message, message
+    return message
+
+
+# --------------------------------------------------------------------------- the checks
+
+def test_a_valid_block_is_accepted_and_listed_beside_the_built_in_ones(block_module):
+    cfg = _validate(gated=f"{block_module}:GatedBlock")
+    assert cfg["study"]["block_types"] == ["res", "gated"]
+    assert cfg["model"]["custom_blocks"] == {"gated": f"{block_module}:GatedBlock"}
+
+
+@pytest.mark.parametrize("target,words", [
+    ("no_such_module_xyz:GatedBlock", "no module 'no_such_module_xyz' to import"),
+    ("{mod}:Missing", "has no class 'Missing'"),
+    ("{mod}:Raises", "raised RuntimeError: no weights for you"),
+    ("{mod}:Halves", "maps (2, 32, 8, 8) to (2, 16, 8, 8)"),
+    ("{mod}:Shrinks", "maps (2, 32, 8, 8) to (2, 32, 4, 4)"),
+    ("{mod}:NotAModule", "not a torch.nn.Module"),
+    ("{mod}:BadForward", "raised RuntimeError"),
+])
+def test_a_bad_block_is_one_line_naming_its_key(block_module, target, words):
+    message = _refused(gated=target.format(mod=block_module))
+    assert message.startswith("model.custom_blocks.gated: "), message
+    assert words in message, message
+
+
+def test_a_module_that_fails_to_import_is_named(block_module, tmp_path):
+    (tmp_path / f"{block_module}_broken.py").write_text("import torch\n1 / 0\n")
+    message = _refused(gated=f"{block_module}_broken:GatedBlock")
+    assert message.startswith("model.custom_blocks.gated: importing ") and "ZeroDivisionError" in message
+
+
+@pytest.mark.parametrize("name,words", [
+    ("res", "'res' is a built-in block type"),
+    ("ResNet", "the name of the built-in 'res'"),
+])
+def test_a_name_that_clashes_with_a_built_in_one_is_refused(block_module, name, words):
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    over = {"model": {"custom_blocks": {name: f"{block_module}:GatedBlock"}}}
+    with pytest.raises(cfgmod.ConfigError) as err:
+        cfgmod.validate_config(cfgmod.merge(base, over), cfgmod.load_schema())
+    assert str(err.value).startswith(f"model.custom_blocks.{name}: ") and words in str(err.value)
+
+
+@pytest.mark.parametrize("name,target,key", [
+    ("../up", "m:C", "model.custom_blocks.../up: not a valid name"),
+    ("x" * 65, "m:C", "model.custom_blocks.xxxx"),
+    ("gated", "no colon", "model.custom_blocks.gated: "),
+    ("gated", "a/b:C", "model.custom_blocks.gated: "),
+])
+def test_names_and_targets_are_checked_by_the_schema(name, target, key):
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    with pytest.raises(cfgmod.ConfigError) as err:
+        cfgmod.validate_config(cfgmod.merge(base, {"model": {"custom_blocks": {name: target}}}),
+                               cfgmod.load_schema())
+    assert str(err.value).startswith(key), str(err.value)
+
+
+def test_study_block_types_still_refuses_a_name_nobody_declared(block_module):
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    over = {"model": {"custom_blocks": {"gated": f"{block_module}:GatedBlock"}},
+            "study": {"block_types": ["res", "gatd"]}}
+    with pytest.raises(cfgmod.ConfigError, match=r"^study\.block_types\.1: 'gatd' is not one of"):
+        cfgmod.validate_config(cfgmod.merge(base, over), cfgmod.load_schema())
+
+
+def test_the_shipped_example_meets_the_contract():
+    cfg = _validate(gated="examples.my_blocks:GatedBlock")
+    assert cfg["study"]["block_types"] == ["res", "gated"]
+
+
+# --------------------------------------------------------------------------- names and identity
+
+def test_its_network_is_built_named_and_ordered_like_the_built_in_ones(block_module):
+    model = {"n_hidden": 32, "n_hidden_fc": 32, "custom_blocks": {"gated": f"{block_module}:GatedBlock"}}
+    assert register_custom_blocks(model) == ["gated"]
+    net = build_model("gated", n_blocks=2).eval()
+    assert net(torch.randn(3, 3, 32, 32)).shape == (3, 10)
+    per_block = (32 * 32 * 9 + 32) + (32 * 32 + 32)      # the 3x3 value conv and the 1x1 gate
+    assert count_parameters(net) == count_parameters(build_model("res", n_blocks=0)) + 2 * per_block
+    assert model_name("gated") == MODEL_NAMES["gated"] == "Custom_gated"
+    assert pd.Series(["gated", "res"]).map(MODEL_NAMES).tolist() == ["Custom_gated", "Custom_ResNet"]
+    assert block_order(["gated", "skip", "conv", "alpha"]) == ["conv", "skip", "alpha", "gated"]
+
+
+def test_its_source_hash_is_part_of_the_run_identity(block_module, tmp_path):
+    model = {"n_hidden": 32, "n_hidden_fc": 32, "custom_blocks": {"gated": f"{block_module}:GatedBlock"}}
+    register_custom_blocks(model)
+    spec = RunSpec(block_type="gated", n_blocks=1, seed=0, recipe=Recipe(), n_hidden=32, n_hidden_fc=32)
+    ident = run_identity(spec, engine(device="cpu"), torch.device("cpu"), data_sha256="d",
+                         train_idx=[0, 1], val_idx=[2])
+    block = load_block("gated", f"{block_module}:GatedBlock")
+    assert ident["block"] == {"class": f"{block_module}:GatedBlock", "source_sha256": block.source_sha256}
+    assert block.source_file == str(tmp_path / f"{block_module}.py")
+    # a built-in block type's identity (and fingerprint) has no block entry: unchanged by this feature
+    res = run_identity(RunSpec(**{**spec.__dict__, "block_type": "res"}), engine(device="cpu"),
+                       torch.device("cpu"), data_sha256="d", train_idx=[0, 1], val_idx=[2])
+    assert "block" not in res and fingerprint(res) != fingerprint(ident)
+
+
+def test_the_train_params_of_built_in_blocks_ignore_custom_blocks(block_module):
+    plain = {"n_hidden": 32, "n_hidden_fc": 32, "custom_blocks": {}}
+    mine = dict(plain, custom_blocks={"gated": f"{block_module}:GatedBlock"})
+    assert block_params(plain, "res") == block_params(mine, "res") == {"n_hidden": 32, "n_hidden_fc": 32}
+    assert block_params(mine, "gated")["block"]["class"] == f"{block_module}:GatedBlock"
+
+
+# --------------------------------------------------------------------------- the workflow
+
+@pytest.mark.workflow
+def test_a_block_of_your_own_runs_through_the_workflow_and_an_edit_retrains_only_it(tmp_path):
+    (tmp_path / "my_blocks.py").write_text(GATED)
+    cfg_path = tiny_config(tmp_path, block_types=["res", "gated"], n_blocks=[2], seeds=[0],
+                           recipes=["notebook"])
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["model"] = {"custom_blocks": {"gated": "my_blocks:GatedBlock"}}
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    snakemake(tmp_path, "--configfile", str(cfg_path), "--cores", "2")
+
+    runs = pd.read_csv(tmp_path / "results/summary/runs.csv")
+    assert runs.model.tolist() == ["Custom_ResNet", "Custom_gated"], runs
+    gated = tmp_path / "results/runs/notebook/gated/n2/seed0"
+    train = json.loads((gated / "train.json").read_text())
+    assert train["model"] == "Custom_gated"
+    assert json.loads((gated / "metrics.json").read_text())["model"] == "Custom_gated"
+    report = (tmp_path / "results/report.html").read_text()
+    assert "Custom_gated" in report and "Confusion matrix, Custom_gated" in report
+    assert (tmp_path / "results/figures/notebook/n2/confusion_gated.png").exists()
+
+    # nothing to do; then an edit of the block's file retrains that block's run only
+    assert planned_jobs(snakemake(tmp_path, "--configfile", str(cfg_path), "-n").out) == {}
+    with open(tmp_path / "my_blocks.py", "a") as f:
+        f.write("\n# tuned\n")
+    proc = snakemake(tmp_path, "--configfile", str(cfg_path), "-n", "--cores", "2")
+    jobs = planned_jobs(proc.out)
+    assert jobs.get("train") == 1 and jobs.get("evaluate") == 1, (jobs, proc.out[-3000:])
+    assert "block_type=gated" in proc.out and "block_type=res" not in proc.out
+    assert {"summarize", "report"} <= set(jobs)
+
+    # a block that no longer keeps the shape stops the workflow before any job, in one line
+    (tmp_path / "my_blocks.py").write_text(GATED.replace("class GatedBlock", "class Old")
+                                           .replace("class Halves", "class GatedBlock"))
+    proc = snakemake(tmp_path, "--configfile", str(cfg_path), "-n", ok=False)
+    assert "model.custom_blocks.gated: my_blocks:GatedBlock maps (2, 32, 8, 8) to (2, 16, 8, 8)" in proc.out
+    assert "Traceback" not in proc.out
