@@ -26,7 +26,8 @@ for path in snakemake.output:
     else:
         # the label's comment stays the first line; a synthetic study's warning is the first
         # thing a Markdown viewer shows
-        warning = f"**{SYNTHETIC_WARNING}**\n\n" if snakemake.params.synthetic else ""
+        # (rules/summary.smk always passes it; a caller of this script without it gets none)
+        warning = f"**{SYNTHETIC_WARNING}**\n\n" if getattr(snakemake.params, "synthetic", False) else ""
         write_text(path, markdown_comment(snakemake.params.data_label) + "\n" + warning
                    + dataframe_to_markdown(df))
 log(f"{len(runs)} runs summarised")
