@@ -34,11 +34,7 @@ from .compiled import CompiledStep
 from .data import content_sha256
 from .hardware import configure_backends, environment_record, resolve_device, resolve_options
 from .models import build_model, count_parameters, flops_per_image, model_name
-from .recipe import (EngineOptions, Recipe, RunSpec, make_optimizer,  # noqa: F401 - Recipe: see below
-                     make_scheduler)
-
-# Recipe and EngineOptions live in cifar_nets.recipe; `from cifar_nets.train import Recipe` still
-# works for callers written before the split (tests/workflow_helpers.py, test_config_hostile.py).
+from .recipe import EngineOptions, RunSpec, make_optimizer, make_scheduler
 
 
 class TrainingDiverged(RuntimeError):

@@ -177,7 +177,7 @@ def edited_configs(draw):
 
 def _usable(cfg):
     """What every later step does with a valid config, without training."""
-    from cifar_nets.train import EngineOptions, Recipe
+    from cifar_nets.recipe import EngineOptions, Recipe
 
     EngineOptions.from_config(cfg)
     for name in cfg["study"]["recipes"]:

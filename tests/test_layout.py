@@ -80,7 +80,7 @@ def test_nothing_climbs_back_up_the_layers():
     assert not graph["evaluate"] & loop, graph["evaluate"]
     # the building blocks of a run import nothing that uses them
     users = loop | {"evaluate", "batches", "checkpoints", "compiled", "__main__"}
-    for lower in ("recipe", "hardware", "slots", "slot_files", "batches", "compiled", "sysinfo"):
+    for lower in ("recipe", "hardware", "slots", "slot_files", "batches", "compiled"):
         assert not graph[lower] & (users - {lower}), (lower, graph[lower])
     assert graph["hardware"] == set(), graph["hardware"]     # it asks no other module
     assert "hardware" in graph["slots"]                       # slots take the host's facts there
@@ -147,11 +147,7 @@ def test_train_json_and_metrics_json_use_the_record():
     assert re.search(r"^from cifar_nets.hardware import .*environment_record", script, re.M)
 
 
-def test_the_old_report_keys_are_the_same_facts():
-    """sysinfo.environment_info (the report node, until it reads the record) renames only."""
-    from cifar_nets.hardware import environment_record
-    from cifar_nets.sysinfo import environment_info
-    old, new = environment_info(), environment_record()
-    assert (old["hostname"], old["cuda_version"], old["cpu_count_usable"]) == \
-        (new["host"], new["cuda"], new["cpus_usable"])
-    assert old["cuda_available"] is bool(new["cuda_devices"])
+def test_the_report_node_uses_the_one_record():
+    script = (ROOT / "workflow_scripts/report.py").read_text()
+    assert "environment=environment_record()" in script
+    assert not (ROOT / "cifar_nets/sysinfo.py").exists()

@@ -20,9 +20,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from cifar_nets import CLASS_NAMES  # noqa: E402
-from cifar_nets import plots  # noqa: E402
+from cifar_nets import plots, plots_runs, plots_study  # noqa: E402
 from cifar_nets.report import build_report, dataframe_to_markdown, image_data_uri  # noqa: E402
-from cifar_nets.sysinfo import environment_info  # noqa: E402
+from cifar_nets.hardware import environment_record  # noqa: E402
 
 PNG_SIG = b"\x89PNG\r\n\x1a\n"
 MODELS = {"conv": "Custom_ConvNet", "res": "Custom_ResNet", "skip": "Custom_SkipNet"}
@@ -104,7 +104,7 @@ def test_sample_images(tmp_path):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(60, 3, 32, 32), dtype=np.uint8)
     labels = np.arange(60) % 10
-    out = plots.plot_sample_images(images, labels, CLASS_NAMES, tmp_path / "sub" / "s.png",
+    out = plots_runs.plot_sample_images(images, labels, CLASS_NAMES, tmp_path / "sub" / "s.png",
                                    n_per_class=3)
     assert out == tmp_path / "sub" / "s.png"
     w, h = check_png(out, min_w=800)
@@ -114,13 +114,13 @@ def test_sample_images(tmp_path):
 
 def test_accuracy_curves_single_and_seeds(tmp_path):
     hist = {"Custom_ConvNet": make_history(), "Custom_ResNet": make_history(offset=3)}
-    out = plots.plot_accuracy_curves(hist, {"Custom_ConvNet": 70.1, "Custom_ResNet": 74.2},
+    out = plots_runs.plot_accuracy_curves(hist, {"Custom_ConvNet": 70.1, "Custom_ResNet": 74.2},
                                      tmp_path / "curves.png", title="Baseline")
     w1, _ = check_png(out)
     seeds = {"Custom_ConvNet": [make_history(offset=o) for o in (0, 1, 2)],
              "Custom_ResNet": [make_history(offset=o) for o in (3, 4)],
              "Custom_SkipNet": make_history(offset=2)}
-    out2 = plots.plot_accuracy_curves(seeds, {"Custom_ConvNet": [70, 71, 72],
+    out2 = plots_runs.plot_accuracy_curves(seeds, {"Custom_ConvNet": [70, 71, 72],
                                               "Custom_ResNet": 74.0},
                                       tmp_path / "curves_seeds.png")
     w2, _ = check_png(out2)
@@ -129,12 +129,12 @@ def test_accuracy_curves_single_and_seeds(tmp_path):
 
 
 def test_confusion_and_pairs(tmp_path):
-    check_png(plots.plot_confusion_matrix(make_cm(), tmp_path / "cm.png", "ConvNet"),
+    check_png(plots_runs.plot_confusion_matrix(make_cm(), tmp_path / "cm.png", "ConvNet"),
               min_w=500, min_h=500)
-    check_png(plots.plot_confused_pairs(make_pairs(), tmp_path / "pairs.png", "ConvNet", top=2))
+    check_png(plots_runs.plot_confused_pairs(make_pairs(), tmp_path / "pairs.png", "ConvNet", top=2))
     # no pairs at all still gives a (placeholder) figure
     empty = make_pairs().iloc[0:0]
-    check_png(plots.plot_confused_pairs(empty, tmp_path / "none.png", "x"), min_w=200, min_h=100,
+    check_png(plots_runs.plot_confused_pairs(empty, tmp_path / "none.png", "x"), min_w=200, min_h=100,
               min_bytes=1_000)
 
 
@@ -162,32 +162,32 @@ def test_accuracy_summary_ci_only_with_two_seeds():
 def test_accuracy_by_model_errorbars(tmp_path, monkeypatch):
     spy = ErrorbarSpy(monkeypatch)
     runs = make_runs(depths=(4,), single_seed_model="Custom_SkipNet")
-    check_png(plots.plot_accuracy_by_model(runs, tmp_path / "by_model.png"))
+    check_png(plots_study.plot_accuracy_by_model(runs, tmp_path / "by_model.png"))
     assert spy.points == 2  # ConvNet and ResNet have 3 seeds; SkipNet has one -> no bar
 
     spy.points = 0
     single = make_runs(seeds=(0,), depths=(4,))
-    check_png(plots.plot_accuracy_by_model(single, tmp_path / "single.png"))
+    check_png(plots_study.plot_accuracy_by_model(single, tmp_path / "single.png"))
     assert spy.points == 0
 
     spy.points = 0
     two_recipes = make_runs(seeds=(0, 1), depths=(4,), recipes=("baseline", "augment"))
-    check_png(plots.plot_accuracy_by_model(two_recipes, tmp_path / "hue.png", hue="recipe"))
+    check_png(plots_study.plot_accuracy_by_model(two_recipes, tmp_path / "hue.png", hue="recipe"))
     assert spy.points == 6
-    check_png(plots.plot_accuracy_by_model(two_recipes, tmp_path / "bt.png",
+    check_png(plots_study.plot_accuracy_by_model(two_recipes, tmp_path / "bt.png",
                                            group="block_type"))
 
 
 def test_accuracy_vs_depth_and_params(tmp_path, monkeypatch):
     runs = make_runs(depths=(2, 4, 8), recipes=("baseline", "augment"))
-    check_png(plots.plot_accuracy_vs_depth(runs, tmp_path / "depth.png"))
+    check_png(plots_study.plot_accuracy_vs_depth(runs, tmp_path / "depth.png"))
     spy = ErrorbarSpy(monkeypatch)
-    check_png(plots.plot_accuracy_vs_params(runs, tmp_path / "params.png"))
+    check_png(plots_study.plot_accuracy_vs_parameters(runs, tmp_path / "params.png"))
     assert spy.points == 3 * 3 * 2  # every (model, recipe, depth) has 3 seeds
     spy.points = 0
     single = make_runs(seeds=(0,), depths=(2, 4))
-    check_png(plots.plot_accuracy_vs_depth(single, tmp_path / "depth1.png"))
-    check_png(plots.plot_accuracy_vs_params(single, tmp_path / "params1.png"))
+    check_png(plots_study.plot_accuracy_vs_depth(single, tmp_path / "depth1.png"))
+    check_png(plots_study.plot_accuracy_vs_parameters(single, tmp_path / "params1.png"))
     assert spy.points == 0
     assert plt.get_fignums() == []
 
@@ -195,7 +195,7 @@ def test_accuracy_vs_depth_and_params(tmp_path, monkeypatch):
 def test_plots_overwrite_atomically(tmp_path):
     p = tmp_path / "cm.png"
     p.write_bytes(b"old")
-    plots.plot_confusion_matrix(make_cm(), p, "again")
+    plots_runs.plot_confusion_matrix(make_cm(), p, "again")
     assert p.read_bytes()[:8] == PNG_SIG
     assert sorted(x.name for x in tmp_path.iterdir()) == ["cm.png"]
     umask = os.umask(0)
@@ -204,8 +204,8 @@ def test_plots_overwrite_atomically(tmp_path):
 
 
 def test_plots_module_does_not_import_snakemake():
-    code = ("import sys, cifar_nets.plots, cifar_nets.report, cifar_nets.sysinfo; "
-            "cifar_nets.sysinfo.package_version('snakemake'); "
+    code = ("import sys, cifar_nets.plots, cifar_nets.report, cifar_nets.hardware; "
+            "cifar_nets.hardware.package_version('snakemake'); "
             "assert 'snakemake' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True,
                    cwd=Path(__file__).resolve().parents[1])
@@ -240,9 +240,9 @@ def build_sample_report(out_dir: Path) -> tuple[Path, dict]:
     """A report in the shape the workflow builds; returns its path and what went into it."""
     runs = make_runs(depths=(4,), single_seed_model="Custom_SkipNet")
     figs = out_dir / "figs"
-    f1 = plots.plot_accuracy_by_model(runs, figs / "by_model.png")
-    f2 = plots.plot_confusion_matrix(make_cm(), figs / "cm.png", "ConvNet")
-    f3 = plots.plot_confused_pairs(make_pairs(), figs / "pairs.png", "ConvNet")
+    f1 = plots_study.plot_accuracy_by_model(runs, figs / "by_model.png")
+    f2 = plots_runs.plot_confusion_matrix(make_cm(), figs / "cm.png", "ConvNet")
+    f3 = plots_runs.plot_confused_pairs(make_pairs(), figs / "pairs.png", "ConvNet")
     summary = plots.accuracy_summary(runs, "model")[["model", "n", "mean", "half_width"]]
     tiny = pd.DataFrame({"label": ["<script>alert(1)</script>", "a & b"], "p": [0.0004, 0.5]})
     sentences = ["Custom_ResNet beats Custom_ConvNet by 4.1 points (95% CI 2.0 to 6.2).",
@@ -327,21 +327,21 @@ def test_dataframe_to_markdown_exact():
     assert len(one) == 3 and "71.5" in one[2] and one[1].endswith(":|")
 
 
-def test_environment_info_keys():
-    env = environment_info()
-    expected = {"python", "platform", "hostname", "cpu_model", "cpu_count", "torch",
-                "torch_threads", "cuda_available", "cuda_devices", "torchvision", "numpy",
-                "pandas", "matplotlib", "seaborn", "snakemake"}
+def test_environment_record_keys():
+    env = environment_record()
+    expected = {"python", "platform", "host", "cpu_model", "cpu_count", "cpus_usable", "torch",
+                "cuda", "cuda_devices", "device", "torchvision", "numpy", "pandas", "matplotlib",
+                "seaborn", "snakemake"}
     assert expected <= set(env)
     assert env["numpy"] == np.__version__ and env["pandas"] == pd.__version__
-    assert isinstance(env["cuda_available"], bool) and isinstance(env["cuda_devices"], list)
+    assert env["device"] is None and isinstance(env["cuda_devices"], list)
     assert isinstance(env["cpu_count"], int) and env["cpu_count"] >= 1
 
 
-def test_environment_info_missing_package(monkeypatch):
+def test_environment_record_missing_package(monkeypatch):
     import importlib.metadata as md
 
-    from cifar_nets import sysinfo
+    from cifar_nets import hardware
 
     real = md.version
 
@@ -350,8 +350,8 @@ def test_environment_info_missing_package(monkeypatch):
             raise md.PackageNotFoundError(dist)
         return real(dist)
 
-    monkeypatch.setattr(sysinfo._md, "version", fake)
+    monkeypatch.setattr(hardware._md, "version", fake)
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
-    env = sysinfo.environment_info()
+    env = hardware.environment_record()
     assert env["seaborn"] == "not installed" and env["torch"] == "not installed"
-    assert env["cuda_available"] is False
+    assert env["cuda_devices"] == []

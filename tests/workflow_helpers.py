@@ -112,13 +112,13 @@ def config(**overrides):
 
 def recipe(name="notebook", **fields):
     """A recipe of config.yaml with some fields changed (the library restates no default)."""
-    from cifar_nets.train import Recipe
+    from cifar_nets.recipe import Recipe
     return Recipe.from_config(config(), name, **fields)
 
 
 def engine(**keys):
     """config.yaml's engine options with some keys changed."""
-    from cifar_nets.train import EngineOptions
+    from cifar_nets.recipe import EngineOptions
     return EngineOptions.from_config(config(), **keys)
 
 

@@ -10,12 +10,12 @@ import torch  # noqa: E402
 from cifar_nets.custom_blocks import register_custom_blocks  # noqa: E402
 from cifar_nets.data import content_sha256, load_cache  # noqa: E402
 from cifar_nets.evaluate import evaluate_run, evaluation_options  # noqa: E402
-from cifar_nets.hardware import capped_threads as job_threads, environment_record as run_environment  # noqa: E402
+from cifar_nets.hardware import capped_threads, environment_record  # noqa: E402
 from cifar_nets.io import write_csv, write_json  # noqa: E402
 from cifar_nets.run import check_trained_on  # noqa: E402
 
 out = snakemake.output
-torch.set_num_threads(job_threads(snakemake.threads))
+torch.set_num_threads(capped_threads(snakemake.threads))
 register_custom_blocks(snakemake.config["model"])  # blocks of your own (model.custom_blocks)
 trained = json.loads(open(snakemake.input.train_summary).read())
 device, opts, note = evaluation_options(dict(snakemake.config["engine"], **snakemake.params.engine),
@@ -30,7 +30,7 @@ ev = evaluate_run(snakemake.input.weights, arrays.x_test, arrays.y_test, arrays.
 write_json(out.metrics, dict(ev.metrics, threads=torch.get_num_threads(),
                              **{f"eval_{k}": v for k, v in opts.items()},
                              test_data_sha256=content_sha256(arrays.x_test, arrays.y_test),
-                             **run_environment(torch.device(device))))
+                             **environment_record(torch.device(device))))
 write_csv(out.per_class, ev.per_class)
 write_csv(out.confusion, ev.confusion.reset_index())
 write_csv(out.pairs, ev.pairs)
