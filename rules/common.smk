@@ -19,6 +19,13 @@ from cifar_nets.hardware import (  # noqa: E402
 from cifar_nets.seeds import is_target  # noqa: E402
 from cifar_nets.slots import gpu_ids_error  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
+from workflow_scripts.snakemake_api import (  # noqa: E402 - Snakemake beyond its documented API
+    cap_cores,
+    given_resource,
+    provided_cores,
+    runs_locally,
+    uses_nodes,
+)
 
 try:
     _validated = validate_config(
@@ -198,8 +205,7 @@ def numeric_engine():
 def _local_exec():
     """True unless a cluster executor (SLURM) runs the jobs. Resource and thread callables are
     evaluated once the executor is known."""
-    plugin = workflow.executor_plugin
-    return plugin is None or plugin.common_settings.local_exec
+    return runs_locally(workflow)
 
 
 def training_on_gpu_here():
@@ -215,11 +221,7 @@ def _advise_gpu_resource():
     if _ADVISED or not _local_exec() or engine["device"] == "mps":
         return
     _ADVISED.append(True)
-    try:  # Snakemake's parsed --resources; not a public API, so a change there only skips this
-        given = workflow.global_resources.get("gpu")
-        given = getattr(given, "value", given)
-    except Exception:  # noqa: BLE001
-        return
+    given = given_resource(workflow, "gpu")
     advice = gpu_resource_advice(given, engine["gpus"], engine["runs_per_gpu"], local_gpu_count())
     if advice:
         logger.warning(f"cifar-ablation: {advice}")
@@ -238,7 +240,7 @@ def _check_gpu_ids():
     """Where this host trains (no cluster: Snakemake was given cores, not nodes), engine.gpus
     ids it does not have stop the run before any job. On a cluster each job checks them on its
     own node (cifar_nets/slots.py)."""
-    if workflow.nodes is not None:
+    if uses_nodes(workflow):
         return
     err = gpu_ids_error(config["engine"]["device"], config["engine"]["gpus"],
                         local_physical_gpu_count, os.environ)
@@ -257,24 +259,14 @@ def pending_runs():
     ]
 
 
-def _provided_cores():
-    """--cores as Snakemake parsed it (None in a dry run without --cores, or on a cluster)."""
-    try:
-        return workflow.cores
-    except WorkflowError:  # Snakemake's "requires a total number of cores" when none is given
-        return None
-
-
 def _cap_cores():
     """Locally, --cores above the usable cores would plan more threads than the host has (three
     one-thread jobs on two cores measured 0.96x, docs/machines.md): plan and schedule for the
-    usable cores instead, with one warning line. Snakemake has no public setter for its core
-    count; the one assignment below is tested (tests/test_config_hostile.py) so that a release that
-    changes it fails loudly."""
-    given, usable = _provided_cores(), usable_cpus()
-    if not isinstance(given, int) or given <= usable or workflow.nodes is not None:
+    usable cores instead, with one warning line."""
+    given, usable = provided_cores(workflow), usable_cpus()
+    if given is None or given <= usable or uses_nodes(workflow):
         return
-    workflow.global_resources["_cores"] = usable
+    cap_cores(workflow, usable)
     logger.warning(f"cifar-ablation: --cores {given} is more than the {usable} usable cores of "
                    f"this host; planning and running for {usable} (use --cores {usable})")
 
@@ -283,8 +275,8 @@ _cap_cores()
 
 
 def _cores():
-    cores = _provided_cores()
-    return cores if isinstance(cores, int) else usable_cpus()
+    cores = provided_cores(workflow)
+    return usable_cpus() if cores is None else cores
 
 
 def job_threads(wildcards):

@@ -1,0 +1,54 @@
+"""The Snakemake internals the rules rely on (workflow_scripts/snakemake_api.py), read by a real
+Snakemake: a release that changes any of them fails here, not silently in a study."""
+import subprocess
+import sys
+
+import pytest
+
+from workflow_helpers import ROOT
+
+SNAKEFILE = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+from workflow_scripts.snakemake_api import (cap_cores, given_resource, provided_cores,
+                                            runs_locally, uses_nodes)
+print("PARSED", provided_cores(workflow), uses_nodes(workflow), given_resource(workflow, "gpu"),
+      flush=True)
+if provided_cores(workflow):
+    cap_cores(workflow, 1)
+
+
+def local(wildcards):
+    print("EXECUTOR-LOCAL", runs_locally(workflow), flush=True)
+    return 0
+
+
+rule all:
+    resources:
+        probe=local,
+    threads: 3
+    shell:
+        "echo threads={{threads}}"
+"""
+
+
+def _run(tmp_path, *args):
+    (tmp_path / "Snakefile").write_text(SNAKEFILE)
+    r = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout + r.stderr
+
+
+@pytest.mark.workflow
+def test_cores_resources_and_the_executor_are_read_and_the_cap_is_obeyed(tmp_path):
+    out = _run(tmp_path, "--cores", "3", "--resources", "gpu=2")
+    assert "PARSED 3 False 2" in out, out
+    assert "EXECUTOR-LOCAL True" in out, out
+    assert "Provided cores: 1" in out and "threads=1" in out, out   # the cap reached the scheduler
+
+
+@pytest.mark.workflow
+def test_a_dry_run_without_cores_gets_snakemakes_one_core_and_no_resources(tmp_path):
+    out = _run(tmp_path, "-n")
+    assert "PARSED 1 False None" in out, out
