@@ -50,6 +50,8 @@ def _schema_error_message(err) -> str:
         fitting = [e for e in err.context if e.validator not in ("type", "const")]
         if fitting:
             return _schema_error_message(jsonschema.exceptions.best_match(fitting))
+        return (f"{_key(err.absolute_path)}: {_short(repr(err.instance))} is not allowed "
+                f"(allowed: {_allowed(err.schema)})")
     where = _key(err.absolute_path)
     if "propertyNames" in err.schema_path:
         return (f"{_key(list(err.absolute_path) + [_short(str(err.instance))])}: not a valid name "
