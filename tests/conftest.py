@@ -17,3 +17,14 @@ torch.set_num_threads(min(2, usable_cpus()))
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+SLOW_MARKERS = ("workflow", "faults", "slurm")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The fast tier is `python -m pytest -m "not slow"`: every test that runs the real workflow,
+    breaks it on purpose or needs the SLURM cluster is also `slow` (README.md, "Tests")."""
+    for item in items:
+        if any(item.get_closest_marker(name) for name in SLOW_MARKERS):
+            item.add_marker(pytest.mark.slow)

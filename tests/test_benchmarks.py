@@ -5,6 +5,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from cifar_factory import write_cifar_archive
 from workflow_helpers import ROOT
 
@@ -16,6 +18,7 @@ def run(*args, timeout=300):
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_bench_engine_prints_a_row_per_pipeline_with_ratio_and_peak(tmp_path):
     archive = tmp_path / "a.tar.gz"
     write_cifar_archive(archive, per_class_train=30, per_class_test=2)
@@ -91,6 +94,7 @@ def test_profile_step_splits_the_whole_step_into_kinds(tmp_path):
         assert ms[0] > 0 and ms[1] > 0 and int(gf_fwd) > 0 and int(gf_bwd) > 0   # convs were seen
 
 
+@pytest.mark.slow
 def test_gpu_throughput_runs_on_the_cpu_and_prints_every_row():
     """The GPU self-check's benchmark (scripts/gpu_check.sh) on the CPU, tiny: it never ran on a
     GPU here, so this is what fails first if its code breaks."""
