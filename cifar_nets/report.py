@@ -10,6 +10,9 @@ values inside it are escaped too.
 
 In Markdown, :func:`markdown_comment` writes text into an HTML comment that no text can close
 early, and :func:`dataframe_to_markdown` keeps cells text (no markup, no extra rows or columns).
+In LaTeX, :func:`dataframe_to_latex` writes a booktabs ``tabular`` whose cells are text too
+(``& % $ # _ { } ~ ^ \\`` escaped by :func:`latex_text`). :func:`write_table` writes one table
+as CSV, Markdown or LaTeX by the file's extension.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import pandas as pd
 from markupsafe import Markup
 from tabulate import tabulate
 
-from cifar_nets.io import write_text
+from cifar_nets.io import write_csv, write_text
 
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
@@ -220,5 +223,68 @@ def dataframe_to_markdown(df: pd.DataFrame, floatfmt: str = ".2f") -> str:
                     disable_numparse=text_columns or False) + "\n"
 
 
+# --------------------------------------------------------------------------------------------
+# latex
+# --------------------------------------------------------------------------------------------
+_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+          "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+          "^": r"\textasciicircum{}"}
+
+
+def latex_text(text: Any) -> str:
+    """``text`` for LaTeX, shown as written: every special character escaped, line breaks as
+    spaces (a blank line would end the table)."""
+    text = re.sub(r"\s*[\r\n]+\s*", " ", str(text))
+    return "".join(_LATEX.get(ch, ch) for ch in text)
+
+
+def _latex_cell(value: Any, floatfmt: str) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (float, np.floating, int, np.integer)) or value is None:
+        return _cell(value, floatfmt)   # numbers as in the HTML report: no characters to escape
+    return latex_text(_cell(value, floatfmt))
+
+
+def dataframe_to_latex(df: pd.DataFrame, floatfmt: str = ".2f", note: str | None = None,
+                       warning: str | None = None) -> str:
+    """A booktabs ``tabular`` (no index; pandas' Styler writes it) for a paper's ``\\input``:
+    floats with ``floatfmt`` (tiny ones, e.g. p-values, in 3 significant digits), missing values
+    empty, every text escaped by :func:`latex_text`; text columns left-aligned, numbers
+    right-aligned. ``note`` (e.g. the data's label) is a ``%`` comment on the first line;
+    ``warning`` a bold line under the table."""
+    text_cols = [_is_text(df.iloc[:, i]) for i in range(len(df.columns))]
+    cells = pd.DataFrame([[_latex_cell(v, floatfmt) for v in row]
+                          for row in df.itertuples(index=False)],
+                         columns=[latex_text(c) for c in df.columns], dtype=object)
+    tex = cells.style.hide(axis="index").to_latex(
+        hrules=True, column_format="".join("l" if t else "r" for t in text_cols) or "l")
+    if warning:
+        tex = tex.replace("\\end{tabular}",
+                          f"\\multicolumn{{{max(len(df.columns), 1)}}}{{p{{0.9\\linewidth}}}}"
+                          f"{{\\textbf{{{latex_text(warning)}}}}} \\\\\n\\end{{tabular}}")
+    head = "" if note is None else f"% {latex_text(note)}\n"
+    return head + tex
+
+
+def write_table(path, df: pd.DataFrame, note: str | None = None, warning: str | None = None,
+                floatfmt: str = ".2f") -> None:
+    """``df`` at ``path`` (atomically) as CSV, Markdown or LaTeX, by the extension (.csv, .md,
+    .tex). Markdown opens with ``note`` as a comment and ``warning`` in bold; LaTeX as
+    :func:`dataframe_to_latex`; CSV holds the numbers only."""
+    ext = Path(path).suffix
+    if ext == ".csv":
+        write_csv(path, df)
+    elif ext == ".md":
+        write_text(path, ("" if note is None else markdown_comment(note) + "\n")
+                   + (f"**{markdown_text(warning)}**\n\n" if warning else "")
+                   + dataframe_to_markdown(df, floatfmt))
+    elif ext == ".tex":
+        write_text(path, dataframe_to_latex(df, floatfmt, note, warning))
+    else:
+        raise ValueError(f"{path}: a table is written as .csv, .md or .tex, not {ext or 'no extension'}")
+
+
 __all__ = ["image_data_uri", "build_report", "render_html", "dataframe_to_markdown",
-           "markdown_comment", "markdown_text", "format_config"]
+           "markdown_comment", "markdown_text", "format_config", "dataframe_to_latex",
+           "latex_text", "write_table"]

@@ -1,7 +1,6 @@
-"""The study as a whole: the runs table, its statistics, and the report's sections.
-
-Every sentence the report states is generated here from the numbers.
-"""
+"""The study as a whole: the runs table, its statistics and summary tables, and the sentences
+the report states, each generated here from the numbers (the report's sections:
+cifar_nets/study_report.py)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import MODEL_NAMES, block_order
-from .report import render_html
+from .report import render_html, write_table
+from .seeds import stopping_table
 from .stats import describe_comparison, paired_comparisons, seed_summary
 
 RUN_COLUMNS = [
@@ -18,6 +18,17 @@ RUN_COLUMNS = [
     "final_train_acc", "train_val_gap", "best_epoch", "train_seconds", "train_images_per_s",
 ]
 NOTEBOOK_TEST_ACC = {"conv": 65.18, "res": 71.48, "skip": 69.38}
+NOTEBOOK_N_BLOCKS = 6   # the notebook's depth, the one its numbers above are for
+
+# The summary tables (results/summary/<name>.<ext>) and their formats: CSV for code, Markdown to
+# read, LaTeX (booktabs) for a paper; the rules read this list.
+SUMMARY_FORMATS = {"runs": ("csv", "md"), "seeds": ("csv", "md", "tex"),
+                   "paired": ("csv", "md", "tex"), "environments": ("csv", "md"),
+                   "stopping": ("csv", "md")}
+
+
+def summary_files(folder: str = "results/summary") -> list[str]:
+    return [f"{folder}/{name}.{ext}" for name, exts in SUMMARY_FORMATS.items() for ext in exts]
 
 
 def _sort(df: pd.DataFrame) -> pd.DataFrame:
@@ -65,7 +76,11 @@ def collect_environments(train_jsons, metrics_jsons) -> pd.DataFrame:
     return out
 
 
-def summary_tables(runs: pd.DataFrame, environments: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+def summary_tables(runs: pd.DataFrame, environments: pd.DataFrame | None = None,
+                   decision: dict | None = None) -> dict[str, pd.DataFrame]:
+    """Every summary table of SUMMARY_FORMATS (environments only when given): seed statistics,
+    paired comparisons and why each group has its seeds (`decision`: the last seed round's, or
+    None for a list of seeds)."""
     seeds = _sort(seed_summary(runs, ("recipe", "model", "block_type", "n_blocks"), "test_acc"))
     paired = paired_comparisons(runs, by=("recipe", "n_blocks"), item_col="block_type",
                                 pair_col="seed", value_col="test_acc")
@@ -75,7 +90,34 @@ def summary_tables(runs: pd.DataFrame, environments: pd.DataFrame | None = None)
     tables = {"runs": runs, "seeds": seeds, "paired": paired}
     if environments is not None:
         tables["environments"] = environments
+    tables["stopping"] = stopping_table(runs, decision)
     return tables
+
+
+def write_summary(paths, tables: dict[str, pd.DataFrame], data_label: str,
+                  synthetic: bool = False) -> None:
+    """Each results/summary/<name>.<csv|md|tex> file of `paths` from its table; the Markdown and
+    LaTeX ones open with the data's label and, for synthetic data, say the numbers mean nothing."""
+    for path in paths:
+        write_table(path, tables[Path(path).stem], note=data_label,
+                    warning=SYNTHETIC_WARNING if synthetic else None)
+
+
+def reference_depth(runs: pd.DataFrame) -> int:
+    """The depth the study-wide bar chart shows when several are swept: the notebook's
+    (NOTEBOOK_N_BLOCKS) when the study has it, else the deepest."""
+    depths = set(runs.n_blocks)
+    return NOTEBOOK_N_BLOCKS if NOTEBOOK_N_BLOCKS in depths else max(depths)
+
+
+def by_model_view(runs: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """The runs the accuracy-by-model figure shows, and what its bars are split by: every run,
+    split by the swept axis (recipe before n_blocks); with both swept, the runs at the
+    reference depth split by recipe."""
+    several = {axis: runs[axis].nunique() > 1 for axis in ("recipe", "n_blocks")}
+    if several["recipe"] and several["n_blocks"]:
+        runs = runs[runs.n_blocks == reference_depth(runs)]
+    return runs, ("recipe" if several["recipe"] else "n_blocks" if several["n_blocks"] else None)
 
 
 # --------------------------------------------------------------------------- sentences
@@ -197,7 +239,7 @@ def report_intro(n_runs: int, data_label: str, study: dict, data: dict | None = 
 
 def notebook_comparison(runs: pd.DataFrame) -> pd.DataFrame:
     """The default-depth notebook-recipe runs next to the notebook's reported numbers."""
-    g = runs[(runs.recipe == "notebook") & (runs.n_blocks == 6)]
+    g = runs[(runs.recipe == "notebook") & (runs.n_blocks == NOTEBOOK_N_BLOCKS)]
     if g.empty:
         return pd.DataFrame()
     agg = g.groupby("block_type", sort=False)["test_acc"].agg(["mean", "count"]).reset_index()
@@ -225,98 +267,3 @@ def confusion_sentence(pair_counts: dict, recipe: str, n_blocks: int) -> str:
                 f"(images taken for each other: {detail}).")
     return "Most confused class pairs: " + ", ".join(
         f"{MODEL_NAMES[bt]} {p} ({n})" for bt, (p, n) in tops.items()) + "."
-
-
-def report_sections(tables: dict[str, pd.DataFrame], figures: dict, data_label: str,
-                    pair_counts: dict | None = None) -> list[dict]:
-    """Sections for every axis present. `figures` maps names to PNG paths:
-    'samples', 'by_model', optional 'depth', 'params', and per group
-    ('group', recipe, n_blocks) -> {'curves': p, 'confusion': {bt: p}, 'pairs': {bt: p}}."""
-    runs, seeds, paired = tables["runs"], tables["seeds"], tables["paired"]
-    recipes = list(dict.fromkeys(runs.recipe))
-    depths = sorted(runs.n_blocks.unique())
-    n_seeds = runs.groupby(["recipe", "block_type", "n_blocks"]).seed.nunique().min()
-    sections = []
-
-    headline = []
-    for r in recipes:
-        for n in depths:
-            headline.append(ranking_sentence(seeds, r, n, data_label))
-    cmp_sentences = [s for r in recipes for n in depths for s in comparison_sentences(paired, r, n)]
-    nb = notebook_comparison(runs)
-    sections.append({
-        "title": "Answer at a glance",
-        "sentences": [s for s in headline if s] + cmp_sentences[: 3 * len(recipes)],
-        "tables": ([("Test accuracy next to the notebook's single runs (official CIFAR-10)", nb)]
-                   if len(nb) else [])
-        + [("Test accuracy over seeds (mean, sd, 95% t-interval)", seeds)],
-        "figures": [("Test accuracy by model" + (" (95% CI over seeds)" if n_seeds > 1 else ""),
-                     figures["by_model"])],
-    })
-    if len(paired):
-        sections.append({
-            "title": "Seeds: paired comparisons between block types",
-            "sentences": cmp_sentences if n_seeds > 1 else
-            ["Only one seed per variant: add seeds (study.seeds) for confidence intervals and "
-             "paired tests."],
-            "tables": [("Paired differences a - b across seeds (points of test accuracy)", paired)],
-            "figures": [],
-        })
-    if len(depths) > 1:
-        sections.append({
-            "title": "Depth: accuracy against the number of blocks",
-            "sentences": [s for r in recipes for s in depth_sentences(seeds, r)],
-            "tables": [],
-            "figures": [("Test accuracy against n_blocks (95% CI bands over seeds)", figures["depth"]),
-                        ("Test accuracy against parameter count", figures["params"])],
-        })
-    if len(recipes) > 1:
-        sections.append({
-            "title": "Recipes: does the ranking survive a better recipe?",
-            "sentences": [s for n in depths for s in recipe_sentences(seeds, n)],
-            "tables": [], "figures": [],
-        })
-    for r in recipes:
-        for n in depths:
-            grp = figures[("group", r, n)]
-            g_runs = runs[(runs.recipe == r) & (runs.n_blocks == n)]
-            figs = [("Train and validation accuracy per epoch; dashed: test accuracy", grp["curves"])]
-            for bt in block_order(grp["confusion"]):
-                figs.append((f"Confusion matrix, {MODEL_NAMES[bt]} (summed over seeds)",
-                             grp["confusion"][bt]))
-                figs.append((f"Most confused class pairs, {MODEL_NAMES[bt]}", grp["pairs"][bt]))
-            sections.append({
-                "title": f"Runs: {r} recipe, {n} blocks",
-                "sentences": [x for x in [confusion_sentence(pair_counts or {}, r, n)] if x],
-                "tables": [("One row per run", g_runs)],
-                "figures": figs,
-            })
-    return sections + _closing_sections(tables, figures, data_label)
-
-
-def _closing_sections(tables: dict[str, pd.DataFrame], figures: dict, data_label: str) -> list[dict]:
-    """The data, why each group has its seeds, and where the runs ran."""
-    sections: list[dict] = []
-    sections.append({"title": "Data", "sentences": [f"Images from {data_label}."], "tables": [],
-                     "figures": [("Sample training images", figures["samples"])]})
-    stopping = tables.get("stopping")
-    if stopping is not None and len(stopping):
-        from .seeds import stopping_sentences  # noqa: PLC0415
-        sections.append({
-            "title": "Seeds: why the study stopped",
-            "sentences": stopping_sentences(stopping),
-            "tables": [("Seeds per (recipe, n_blocks) group and the widest 95% half-width of a "
-                        "paired difference between block types", stopping)],
-            "figures": []})
-    envs = tables.get("environments")
-    if envs is not None and len(envs):
-        hosts = sorted(set(envs.host))
-        sections.append({
-            "title": "Where the runs ran",
-            "sentences": [f"{int(envs[envs.stage == 'train'].runs.sum())} training runs on "
-                          f"{len(hosts)} host(s): {', '.join(hosts)}; devices: "
-                          f"{', '.join(sorted(set(envs.device_name)))}."],
-            "tables": [("Distinct training and evaluation environments, from each run's "
-                        "train.json and metrics.json", envs)],
-            "figures": []})
-    return sections

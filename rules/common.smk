@@ -304,48 +304,28 @@ def group_runs(wildcards, pattern):
     ]
 
 
-GROUP_FIGURES = ["accuracy_curves"] + [
-    f"{kind}_{b}" for b in STUDY["block_types"] for kind in ("confusion", "confused_pairs")
-]
-OVERVIEW_FIGURES = ["test_accuracy_by_model"] + (
-    ["accuracy_vs_depth", "accuracy_vs_parameters"] if len(STUDY["n_blocks"]) > 1 else []
-)
+# Figures and summary tables are declared once, in the package: cifar_nets/figures.py (name,
+# scope, drawing function, caption, report section) and cifar_nets/study.py SUMMARY_FORMATS.
+from cifar_nets.figures import figure_entries  # noqa: E402
+from cifar_nets.study import summary_files  # noqa: E402
+
+REPORT_CATEGORY = {"data": "Data", "study": "Overview", "group": "Per-run", "block": "Per-run"}
 
 
-def group_figure_entries():
-    """One dict per figure of a (recipe, n_blocks) group: its keys, kind, block type and path."""
-    kinds = [("curves", None, "accuracy_curves")] + [
-        (kind, b, f"{name}_{b}")
-        for b in STUDY["block_types"]
-        for kind, name in (("confusion", "confusion"), ("pairs", "confused_pairs"))
-    ]
-    return [
-        dict(recipe=r, n_blocks=n, kind=kind, block_type=b, path=f"results/figures/{r}/n{n}/{name}.png")
-        for r in STUDY["recipes"]
-        for n in STUDY["n_blocks"]
-        for kind, b, name in kinds
-    ]
+def figure_outputs(scope, **group):
+    """The files the rule of `scope` draws ("data", "study", or "group" with its block-type
+    figures, for recipe=..., n_blocks=... : wildcards in a rule), marked for Snakemake's report
+    with the registry's caption."""
+    scopes = ("group", "block") if scope == "group" else (scope,)
+    subcategory = "{recipe} recipe, {n_blocks} blocks" if group else None
+    return [report(e["path"], caption="../report/figure.rst", category=REPORT_CATEGORY[e["scope"]],
+                   subcategory=subcategory, labels={"figure": os.path.basename(e["path"]),
+                                                    "shows": e["caption"]})
+            for e in figure_entries(STUDY, scopes, **group)]
 
 
-def group_figures():
-    return [entry["path"] for entry in group_figure_entries()]
-
-
-def overview_figures():
-    return [f"results/figures/{name}.png" for name in OVERVIEW_FIGURES]
-
-
-SUMMARY_TABLES = [
-    f"results/summary/{name}.{ext}"
-    for name in ("runs", "seeds", "paired", "environments", "stopping")
-    for ext in ("csv", "md")
-]
+SUMMARY_TABLES = summary_files()
 
 
 def get_final_output():
-    return (
-        ["results/report.html", "results/figures/sample_images.png"]
-        + SUMMARY_TABLES
-        + overview_figures()
-        + group_figures()
-    )
+    return ["results/report.html"] + SUMMARY_TABLES + [e["path"] for e in figure_entries(STUDY)]

@@ -1,15 +1,16 @@
-# Figures: sample images, per-group curves and confusion figures, overview across the study.
+# Figures: one rule per scope of cifar_nets/figures.py, the one list of the study's figures (its
+# files, drawing functions and captions): the data's, each (recipe, n_blocks) group's, the study's.
 
 
 rule figure_samples:
     input:
         "results/data/cifar10.npz",
     output:
-        report("results/figures/sample_images.png", caption="../report/sample_images.rst", category="Data"),
+        figure_outputs("data"),
     log:
-        "logs/figures/sample_images.log",
+        "logs/figures/data.log",
     params:
-        per_class=config["report"]["sample_images_per_class"],
+        options=config["report"],
     conda:
         "../envs/cifar-ablation.yaml"
     script:
@@ -21,21 +22,12 @@ rule figures_group:
         histories=lambda wildcards: group_runs(wildcards, run_path("history.csv")),
         metrics=lambda wildcards: group_runs(wildcards, run_path("metrics.json")),
         confusion=lambda wildcards: group_runs(wildcards, run_path("confusion.csv")),
-        pairs=lambda wildcards: group_runs(wildcards, run_path("confused_pairs.csv")),
     output:
-        [
-            report(
-                f"results/figures/{{recipe}}/n{{n_blocks}}/{name}.png",
-                caption="../report/group_figure.rst",
-                category="Per-run",
-                subcategory="{recipe} recipe, {n_blocks} blocks",
-            )
-            for name in GROUP_FIGURES
-        ],
+        figure_outputs("group", recipe="{recipe}", n_blocks="{n_blocks}"),
     log:
         "logs/figures/{recipe}/n{n_blocks}.log",
     params:
-        top=config["report"]["top_confused_pairs"],
+        options=config["report"],
     conda:
         "../envs/cifar-ablation.yaml"
     script:
@@ -46,12 +38,11 @@ rule figures_overview:
     input:
         runs="results/summary/runs.csv",
     output:
-        [
-            report(path, caption="../report/overview_figure.rst", category="Overview")
-            for path in overview_figures()
-        ],
+        figure_outputs("study"),
     log:
         "logs/figures/overview.log",
+    params:
+        options=config["report"],
     conda:
         "../envs/cifar-ablation.yaml"
     script:

@@ -13,14 +13,8 @@ def report_config():
 
 rule report:
     input:
-        runs="results/summary/runs.csv",
-        seeds="results/summary/seeds.csv",
-        paired="results/summary/paired.csv",
-        environments="results/summary/environments.csv",
-        samples="results/figures/sample_images.png",
-        overview=overview_figures(),
-        groups=group_figures(),
-        stopping="results/summary/stopping.csv",
+        summary=[path for path in SUMMARY_TABLES if path.endswith(".csv")],
+        figures=[entry["path"] for entry in figure_entries(STUDY)],
         pairs=lambda wildcards: run_files(run_path("confused_pairs.csv")),
     output:
         report(
@@ -34,7 +28,7 @@ rule report:
         config=report_config(),
         study=STUDY,
         runs=lambda wildcards: study_runs(),  # the run of each input.pairs file, in order
-        groups=group_figure_entries(),  # the keys of each input.groups figure, in order
+        figures=figure_entries(STUDY),  # where each figure goes (cifar_nets/figures.py)
         data_label=config["data"]["label"],
     conda:
         "../envs/cifar-ablation.yaml"

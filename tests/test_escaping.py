@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from cifar_nets.figures import figure_entries
 from cifar_nets.report import build_report, dataframe_to_markdown
+from cifar_nets.study import summary_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,28 +112,22 @@ def run_study_scripts(tmp: Path, label: str, host: str = "node-1", device_name: 
             pairs.append(str(run / "pairs.csv"))
             runs.append({"recipe": "my_recipe", "n_blocks": 2, "block_type": bt})
     summary = tmp / "summary"
-    names = ("runs", "seeds", "paired", "environments", "stopping")
-    outputs = [str(summary / f"{n}.{ext}") for n in names for ext in ("csv", "md")]
+    outputs = [str(tmp / path) for path in summary_files("summary")]
     run_script("summarize", input=SimpleNamespace(train=train, metrics=metrics, rounds=[]),
                output=outputs, params=SimpleNamespace(data_label=label, target=None),
                log=tmp / "summarize.log")
 
-    figs = tmp / "figs"
-    groups, group_paths = [], []
-    for kind in ("curves", "confusion", "pairs"):
-        for bt in (["conv"] if kind == "curves" else STUDY["block_types"]):
-            groups.append({"recipe": "my_recipe", "n_blocks": 2, "kind": kind, "block_type": bt})
-            group_paths.append(_png(figs / f"{kind}_{bt}.png"))
+    figures = figure_entries(STUDY)   # every figure of the study, each a stand-in PNG
+    for entry in figures:
+        entry["path"] = _png(tmp / entry["path"])
     config = {"data": {"label": label, "source": f"/data/{label}/cifar.tar.gz"},
               "study": STUDY, "recipes": {"my_recipe": {"epochs": 1}}}
     report = tmp / "report.html"
     run_script("report",
-               input=SimpleNamespace(**{n: str(summary / f"{n}.csv") for n in names},
-                            samples=_png(figs / "samples.png"),
-                            overview=[_png(figs / "test_accuracy_by_model.png")],
-                            groups=group_paths, pairs=pairs),
+               input=SimpleNamespace(summary=[p for p in outputs if p.endswith(".csv")],
+                                     figures=[e["path"] for e in figures], pairs=pairs),
                output=[str(report)], log=tmp / "report.log",
-               params=SimpleNamespace(study=STUDY, groups=groups, runs=runs, data_label=label,
+               params=SimpleNamespace(study=STUDY, figures=figures, runs=runs, data_label=label,
                                       config=config))
     return report, summary
 

@@ -18,7 +18,7 @@ from workflow_helpers import ROOT
 PKG = ROOT / "cifar_nets"
 MAX_LINES = 350
 # modules still over the limit, owned by other work in progress (issue 19, item 1): split next
-OVER_SIZE_FOR_NOW = {"data.py", "plots.py", "synthetic.py"}
+OVER_SIZE_FOR_NOW = {"data.py", "synthetic.py"}
 
 
 def modules() -> dict[str, ast.Module]:

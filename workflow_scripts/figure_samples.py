@@ -1,11 +1,8 @@
-"""Sample training images with their class names."""
+"""The figures of the data (cifar_nets/figures.py: scope data): sample training images."""
 from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
 from cifar_nets.data import load_cache  # noqa: E402
-from cifar_nets.plots import plot_sample_images  # noqa: E402
+from cifar_nets.figures import draw  # noqa: E402
 
-arrays = load_cache(snakemake.input[0])
-plot_sample_images(arrays.x_train, arrays.y_train, arrays.class_names, snakemake.output[0],
-                   n_per_class=snakemake.params.per_class)
-log(f"wrote {snakemake.output[0]}")
+draw("data", load_cache(snakemake.input[0]), snakemake.output, snakemake.params.options, log)

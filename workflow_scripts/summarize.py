@@ -1,33 +1,15 @@
 """The study's tables: one row per run, seed statistics, paired comparisons, environments and why
-each group has its seeds (CSV + Markdown)."""
+each group has its seeds (CSV, Markdown and, for seeds and paired, LaTeX)."""
 from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
-from cifar_nets.io import write_csv, write_text  # noqa: E402
-from cifar_nets.report import dataframe_to_markdown, markdown_comment  # noqa: E402
-from cifar_nets.seeds import read_round, stopping_table  # noqa: E402
-from cifar_nets.study import (  # noqa: E402
-    SYNTHETIC_WARNING,
-    collect_environments,
-    collect_runs,
-    summary_tables,
-)
+from cifar_nets.seeds import read_round  # noqa: E402
+from cifar_nets.study import collect_environments, collect_runs, summary_tables, write_summary  # noqa: E402
 
-inp = snakemake.input
+inp, params = snakemake.input, snakemake.params
 runs = collect_runs(inp.train, inp.metrics)
-tables = summary_tables(runs, collect_environments(inp.train, inp.metrics))
-decision = read_round(inp.rounds[0]) if inp.rounds else None
-tables["stopping"] = stopping_table(runs, decision)
-for path in snakemake.output:
-    name, ext = path.rsplit("/", 1)[1].rsplit(".", 1)
-    df = tables[name]
-    if ext == "csv":
-        write_csv(path, df)
-    else:
-        # the label's comment stays the first line; a synthetic study's warning is the first
-        # thing a Markdown viewer shows
-        # (rules/summary.smk always passes it; a caller of this script without it gets none)
-        warning = f"**{SYNTHETIC_WARNING}**\n\n" if getattr(snakemake.params, "synthetic", False) else ""
-        write_text(path, markdown_comment(snakemake.params.data_label) + "\n" + warning
-                   + dataframe_to_markdown(df))
+tables = summary_tables(runs, collect_environments(inp.train, inp.metrics),
+                        read_round(inp.rounds[0]) if inp.rounds else None)
+# rules/summary.smk always passes `synthetic`; a caller of this script without it gets no warning
+write_summary(snakemake.output, tables, params.data_label, getattr(params, "synthetic", False))
 log(f"{len(runs)} runs summarised")
