@@ -40,7 +40,7 @@ def extracted(archive: str | Path):
 
 def datasets(root: Path):
     """(train, val, test) exactly as the notebook builds them."""
-    from torchvision import datasets as tv_datasets, transforms
+    from torchvision import datasets as tv_datasets, transforms  # noqa: PLC0415 - only the notebook pipeline needs torchvision
 
     class StandInCIFAR10(tv_datasets.CIFAR10):
         # torchvision checks the official per-file md5s; the stand-in's (and the tests' tiny

@@ -213,7 +213,7 @@ def set_key(cfg: dict, dotted: str, value) -> dict:
 
 def validate_config(config: dict, schema: dict) -> dict:
     """Return a validated copy of `config` with schema defaults filled in, or raise ConfigError."""
-    import jsonschema
+    import jsonschema  # noqa: PLC0415 - the Snakefile reads this module before any job
 
     if not isinstance(config, dict):
         raise ConfigError(f"<config>: expected a mapping of sections (data, study, ...), got "

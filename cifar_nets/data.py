@@ -507,7 +507,7 @@ def make_split(n: int, train_fraction: float, seed: int) -> tuple[np.ndarray, np
     Identical to `torch.utils.data.random_split(range(n), [n_train, n - n_train],
     generator=torch.Generator().manual_seed(seed))` with `n_train = int(n * train_fraction)`.
     """
-    import torch  # imported here so that reading data does not pay for torch
+    import torch  # noqa: PLC0415 - reading data does not pay for torch
 
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n must be an integer >= 2, got {n!r}")

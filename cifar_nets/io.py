@@ -1,6 +1,7 @@
 """Small file-system helpers shared by the library: atomic writes."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from contextlib import contextmanager
@@ -35,7 +36,6 @@ def write_text(dest, text: str) -> None:
 
 
 def write_json(dest, obj) -> None:
-    import json
     write_text(dest, json.dumps(obj, indent=2, default=str) + "\n")
 
 

@@ -225,7 +225,8 @@ def test_truncated_or_corrupt_archive(tmp_path, clean_archive, cut):
     good = clean_archive[0].read_bytes()
     bad = {"half": good[: len(good) // 2],
            "gzip_size_field": good[:-4],  # only the trailer's ISIZE is lost: tar data is complete
-           "one_byte_mid_data": good[:len(good) // 2] + bytes([good[len(good) // 2] ^ 0xFF]) + good[len(good) // 2 + 1:],
+           "one_byte_mid_data": (good[:len(good) // 2] + bytes([good[len(good) // 2] ^ 0xFF])
+                                 + good[len(good) // 2 + 1:]),
            }[cut]
     archive = tmp_path / "cifar-10-python.tar.gz"
     archive.write_bytes(bad)
