@@ -82,7 +82,8 @@ def plot_accuracy_by_model(runs: pd.DataFrame, path, group: str = "model",
         ax.text(0.0, -0.13, "note: y axis does not start at 0", transform=ax.transAxes,
                 fontsize=7, color="gray", va="top")
     ax.set_xlabel(group)
-    ax.set_ylabel(f"{value_col.replace('_acc', ' accuracy').replace('_', ' ')} (%)" if value_col.endswith("acc") else value_col)
+    what = value_col.replace("_acc", " accuracy").replace("_", " ")
+    ax.set_ylabel(f"{what} (%)" if value_col.endswith("acc") else value_col)
     n_max = int(summ["n"].max())
     ax.set_title(f"{value_col.replace('_acc', ' accuracy').replace('_', ' ')} by {group}"
                  + (" (mean, 95% t-CI over seeds; dots = seeds)" if n_max >= 2 else " (single seed)"),

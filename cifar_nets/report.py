@@ -105,7 +105,7 @@ def format_config(config: Mapping) -> str:
     otherwise."""
     data = _jsonable(dict(config or {}))
     try:
-        import yaml  # optional
+        import yaml  # noqa: PLC0415 - optional
 
         return yaml.safe_dump(data, sort_keys=False, default_flow_style=False,
                               allow_unicode=True).rstrip()

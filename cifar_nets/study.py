@@ -133,7 +133,7 @@ def ranking_sentence(seeds: pd.DataFrame, recipe: str, n_blocks: int, data_label
         return ""
     n = int(g["n_seeds"].min())
     seeds_txt = f"mean of {n} seeds" if n > 1 else "one seed"
-    ranked = ""
+    ranked, prev = "", None
     for i, (_, r) in enumerate(g.iterrows()):
         if i:
             ranked += " = " if round(prev, 2) == round(r["mean"], 2) else " > "

@@ -9,10 +9,10 @@ rule figure_samples:
         figure_outputs("data"),
     log:
         "logs/figures/data.log",
-    params:
-        options=config["report"],
     conda:
         "../envs/cifar-ablation.yaml"
+    params:
+        options=config["report"],
     script:
         "../workflow_scripts/figure_samples.py"
 
@@ -26,10 +26,10 @@ rule figures_group:
         figure_outputs("group", recipe="{recipe}", n_blocks="{n_blocks}"),
     log:
         "logs/figures/{recipe}/n{n_blocks}.log",
-    params:
-        options=config["report"],
     conda:
         "../envs/cifar-ablation.yaml"
+    params:
+        options=config["report"],
     script:
         "../workflow_scripts/figures_group.py"
 
@@ -41,9 +41,9 @@ rule figures_overview:
         figure_outputs("study"),
     log:
         "logs/figures/overview.log",
-    params:
-        options=config["report"],
     conda:
         "../envs/cifar-ablation.yaml"
+    params:
+        options=config["report"],
     script:
         "../workflow_scripts/figures_overview.py"

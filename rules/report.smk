@@ -24,13 +24,13 @@ rule report:
         ),
     log:
         "logs/report/report.log",
+    conda:
+        "../envs/cifar-ablation.yaml"
     params:
         config=report_config(),
         study=STUDY,
         runs=lambda wildcards: study_runs(),  # the run of each input.pairs file, in order
         figures=figure_entries(STUDY),  # where each figure goes (cifar_nets/figures.py)
         data_label=config["data"]["label"],
-    conda:
-        "../envs/cifar-ablation.yaml"
     script:
         "../workflow_scripts/report.py"

@@ -9,19 +9,25 @@ rule summarize:
         rounds=seed_decision,
     output:
         [
-            report(path, caption="../report/summary_table.rst", category="Overview",
-                   subcategory="Summary tables")
-            if path.endswith(".csv")
-            else path
+            (
+                report(
+                    path,
+                    caption="../report/summary_table.rst",
+                    category="Overview",
+                    subcategory="Summary tables",
+                )
+                if path.endswith(".csv")
+                else path
+            )
             for path in SUMMARY_TABLES
         ],
     log:
         "logs/summary/summarize.log",
+    conda:
+        "../envs/cifar-ablation.yaml"
     params:
         data_label=config["data"]["label"],
         synthetic=config["data"]["synthetic"],  # the tables then say their numbers mean nothing
         target=SEED_TARGET,
-    conda:
-        "../envs/cifar-ablation.yaml"
     script:
         "../workflow_scripts/summarize.py"

@@ -9,9 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cifar_nets.figures import figure_entries
+from cifar_nets.study import summary_files
 from workflow_helpers import ROOT, planned_jobs, snakemake, tiny_config
 
 BLOCKS = ["conv", "res", "skip"]
+STUDY = {"block_types": BLOCKS, "n_blocks": [6], "seeds": [0], "recipes": ["notebook"]}
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +35,15 @@ def test_every_output_exists(finished_run):
         for name in ("model.pt", "history.csv", "train.json", "metrics.json", "per_class.csv",
                      "confusion.csv", "confused_pairs.csv", "predictions.csv"):
             assert (run / name).stat().st_size > 0, run / name
-        for fig in (f"confusion_{bt}.png", f"confused_pairs_{bt}.png"):
-            assert (res / "figures/notebook/n6" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert not (res / "checkpoints/notebook" / bt / "n6/seed0.pt").exists()
-    for name in ("sample_images.png", "test_accuracy_by_model.png", "notebook/n6/accuracy_curves.png"):
-        assert (res / "figures" / name).stat().st_size > 5000
-    for name in ("runs", "seeds", "paired"):
-        assert (res / "summary" / f"{name}.csv").exists() and (res / "summary" / f"{name}.md").exists()
+    # every figure of the registry (cifar_nets/figures.py) and every summary file of the study
+    for entry in figure_entries(STUDY):
+        assert (tmp / entry["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", entry["path"]
+        assert (tmp / entry["path"]).stat().st_size > 5000, entry["path"]
+    for path in summary_files():
+        assert (tmp / path).stat().st_size > 0, path
+    assert {p.rsplit("/", 1)[1] for p in summary_files() if p.endswith(".tex")} == {
+        "seeds.tex", "paired.tex"}
     # a log per job
     assert (tmp / "logs/train/notebook/res/n6/seed0.log").exists()
     assert (tmp / "logs/data/prepare_cifar10.log").exists()
@@ -68,7 +73,11 @@ def test_summary_table_has_a_row_per_run_with_the_named_columns(finished_run):
 def test_report_is_self_contained(finished_run):
     tmp, _ = finished_run
     html = (tmp / "results/report.html").read_text()
-    assert html.count("data:image/png;base64,") >= 9   # samples, by-model, curves, 3 confusion, 3 pairs
+    # every figure of the registry, with its caption: samples, by-model, curves, 3 confusion, 3 pairs
+    entries = figure_entries(STUDY)
+    assert html.count("data:image/png;base64,") == len(entries) == 9
+    for entry in entries:
+        assert f"<figcaption>{entry['caption']}</figcaption>" in html, entry
     assert not re.search(r"""(src|href)=["']?(https?:|file:|//)""", html)
     for needle in ("Custom_ResNet", "tiny test archive", "Configuration used", "Environment",
                    "torch", "Answer at a glance"):
@@ -312,8 +321,7 @@ def test_snakemakes_own_report_carries_the_study(finished_run):
     def has(name):   # Snakemake keeps each file under report/data/raw/<hash>/<its name>
         return [n for n in names if "/data/raw/" in n and n.endswith("/" + name)]
     for name in ("report.html", "runs.csv", "seeds.csv", "paired.csv", "stopping.csv",
-                 "environments.csv", "sample_images.png", "accuracy_curves.png",
-                 "test_accuracy_by_model.png", "confusion_res.png", "confused_pairs_skip.png"):
+                 "environments.csv", *(e["path"].rsplit("/", 1)[1] for e in figure_entries(STUDY))):
         assert len(has(name)) == 1, (name, names)
     study = texts[has("report.html")[0]].decode()
     assert "Answer at a glance" in study and "Custom_ResNet" in study
@@ -321,4 +329,6 @@ def test_snakemakes_own_report_carries_the_study(finished_run):
     for category in ("Conclusions", "Overview", "Per-run", "Data"):
         assert category in index, category
     assert "self-contained report: the answer at a glance" in index    # a caption
+    for entry in figure_entries(STUDY):     # each figure's caption from the registry, as a label
+        assert json.dumps(entry["caption"])[1:-1] in index, entry["caption"]
     assert json.dumps("Summary tables")[1:-1] in index
