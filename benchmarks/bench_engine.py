@@ -30,7 +30,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import notebook_style  # noqa: E402
-from cifar_nets.data import read_cifar_archive  # noqa: E402
+from cifar_nets.archive import read_cifar_archive  # noqa: E402
 from cifar_nets.hardware import resolve_device, usable_cpus  # noqa: E402
 from cifar_nets.models import BLOCK_TYPES, build_model, flops_per_image, model_name  # noqa: E402
 from notebook_style import NOTEBOOK_MEAN, NOTEBOOK_STD  # noqa: E402

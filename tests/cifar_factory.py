@@ -1,8 +1,8 @@
 """Build small but real CIFAR-10 "python version" archives for tests, optionally tampered with.
 
-The archive writer itself is the package's (`cifar_nets.synthetic`: the official layout, pickles
-written opcode by opcode as Python 2's cPickle did, learnable procedural images, two probe
-pixels in the first training image); this module adds the tampering the data tests need and
+The archive writer itself is the package's (`cifar_nets.archive_writer`: the official layout,
+pickles written opcode by opcode as Python 2's cPickle did; `cifar_nets.synthetic`: learnable
+procedural images, two probe pixels in the first training image); this module adds the tampering the data tests need and
 keeps the names the tests import (`write_cifar_archive`, `expected_arrays`, `to_rows`,
 `py2_dumps`, `malicious_pickle`, `CLASSES`, `PROBES`).
 
@@ -15,10 +15,9 @@ import tarfile
 
 import numpy as np
 
-from cifar_nets.synthetic import (  # noqa: F401 - re-exported for the tests
+from cifar_nets.archive_writer import (  # noqa: F401 - re-exported for the tests
     ARCHIVE_DIR,
     CLASSES,
-    PROBES,
     README_HTML,
     add_member,
     archive_members,
@@ -26,6 +25,7 @@ from cifar_nets.synthetic import (  # noqa: F401 - re-exported for the tests
     to_rows,
     write_archive,
 )
+from cifar_nets.synthetic import PROBES  # noqa: F401
 from cifar_nets.synthetic import synthetic_arrays as expected_arrays  # noqa: F401
 
 

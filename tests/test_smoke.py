@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from cifar_nets import config as cfgmod
-from cifar_nets.data import (DataError, balanced_subset, load_cache, prepare_cache,
-                             read_cifar_archive, use_images)
+from cifar_nets.archive import prepare_cache, read_cifar_archive
+from cifar_nets.data import DataError, balanced_subset, load_cache, use_images
 from cifar_nets.report import build_report
 from cifar_nets.study import SYNTHETIC_WARNING, data_warning, report_intro
 from cifar_nets.synthetic import (CLASSES, LABEL, main, synthetic_arrays, write_cifar_archive,
