@@ -116,6 +116,19 @@ def test_the_report_picture_is_small():
     assert (ROOT / "docs/img/report.png").stat().st_size < 150_000
 
 
+def test_the_layout_table_names_every_module_of_the_package():
+    """docs/workflow.md's Layout section has one table row per cifar_nets/*.py, and no row for a
+    module that is not there."""
+    text = (ROOT / "docs/workflow.md").read_text()
+    layout = re.search(r"^## Layout\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert layout, "docs/workflow.md has no '## Layout' section"
+    rows = re.findall(r"^\| `cifar_nets/(\w+\.py)` \| .*\S.* \|$", layout.group(1), re.M)
+    on_disk = {p.name for p in (ROOT / "cifar_nets").glob("*.py")}
+    assert len(rows) == len(set(rows)), sorted(r for r in set(rows) if rows.count(r) > 1)
+    assert not on_disk - set(rows), f"modules missing from the Layout table: {sorted(on_disk - set(rows))}"
+    assert not set(rows) - on_disk, f"Layout table names modules not on disk: {sorted(set(rows) - on_disk)}"
+
+
 # --------------------------------------------------------------------------- config snippets
 
 def _validate(overrides: dict):
