@@ -173,7 +173,7 @@ RERUNS = [
                       "study: {recipes: [notebook, modern, short]}", "only the runs added"),
     ("model.n_hidden", "model: {n_hidden: 16}", "every run"),
     ("model.n_hidden_fc", "model: {n_hidden_fc: 16}", "every run"),
-    ("model.custom_blocks", 'model: {custom_blocks: {ident: "torch.nn:Identity"}}', "nothing"),
+    ("model.custom_blocks", 'model: {custom_blocks: {ident: "torch.nn:Identity"}}', "figures and report"),
     ("recipes.<name>.epochs", "recipes: {modern: {epochs: 3}}", "the runs of that recipe"),
     ("recipes.<name>.batch_size", "recipes: {modern: {batch_size: 8}}", "the runs of that recipe"),
     ("recipes.<name>.optimizer", "recipes: {modern: {optimizer: sgd}}", "the runs of that recipe"),
