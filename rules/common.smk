@@ -176,7 +176,8 @@ def seed_decision(wildcards):
 
 def model_params(wildcards):
     """The train rule's `model` params: the widths, plus for a block of your own its class and
-    source sha256 (cifar_nets/custom_blocks.py), so editing its file retrains its runs only."""
+    source sha256 (cifar_nets/custom_blocks.py), so editing its file retrains its runs only.
+    """
     return block_params(config["model"], wildcards.block_type)
 
 

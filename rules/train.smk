@@ -12,6 +12,12 @@ rule train:
         summary=run_path("train.json"),
     log:
         log_path("train"),
+    conda:
+        "../envs/cifar-ablation.yaml"
+    threads: job_threads
+    resources:
+        gpu=train_gpu,
+        mem_mb=6000,
     params:
         recipe=lambda wildcards: config["recipes"][wildcards.recipe],
         model=model_params,  # widths; a block of your own: its class and source sha256
@@ -19,11 +25,5 @@ rule train:
         checkpoint=checkpoint_path(),
         slot_dir=SLOT_DIR,
         tensorboard=f"logs/tensorboard/{RUN}",  # live curves, when logging.tensorboard is on
-    threads: job_threads
-    resources:
-        gpu=train_gpu,
-        mem_mb=6000,
-    conda:
-        "../envs/cifar-ablation.yaml"
     script:
         "../workflow_scripts/train.py"

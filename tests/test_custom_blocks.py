@@ -5,11 +5,9 @@ batch before any job (every failure one line naming the key), runs beside the bu
 under its own name, and its source file's sha256 is part of its runs' identity, so editing the
 file retrains its runs and nothing else.
 """
-import copy
 import itertools
 import json
 import sys
-import textwrap
 
 import pandas as pd
 import pytest
