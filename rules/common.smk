@@ -89,7 +89,8 @@ def groups():
 
 def _check_round_files():
     """Every round file on disk is read and checked before the DAG is built: a bad one stops the
-    run with one line naming it and what to do (cifar_nets/seeds.py), never a traceback."""
+    run with one line naming it and what to do (cifar_nets/seeds.py), never a traceback.
+    """
     if SEED_TARGET is None:
         return
     try:
@@ -122,7 +123,9 @@ def last_round():
     """The first round that decided every group of the study and stopped them all (input
     functions only): groups added since an earlier round make the rounds go on."""
     r = 0
-    while not round_is_final(_read_round(checkpoints.seed_round.get(round=r).output[0]), groups()):
+    while not round_is_final(
+        _read_round(checkpoints.seed_round.get(round=r).output[0]), groups()
+    ):
         r += 1
     return r
 
@@ -131,7 +134,9 @@ def final_seeds():
     """Seeds per group of the whole study: the list, or the seeds of the last round."""
     if SEED_TARGET is None:
         return {g: list(STUDY["seeds"]) for g in groups()}
-    return final_group_seeds(_read_round(SEED_ROUND.format(round=last_round())), groups())
+    return final_group_seeds(
+        _read_round(SEED_ROUND.format(round=last_round())), groups()
+    )
 
 
 def known_seeds():
@@ -182,7 +187,11 @@ def model_params(wildcards):
 
 
 def split_seed(wildcards):
-    return int(wildcards.seed) if config["split"]["reseed_per_run"] else config["split"]["seed"]
+    return (
+        int(wildcards.seed)
+        if config["split"]["reseed_per_run"]
+        else config["split"]["seed"]
+    )
 
 
 def split_file(wildcards):
@@ -223,14 +232,17 @@ def _advise_gpu_resource():
         return
     _ADVISED.append(True)
     given = given_resource(workflow, "gpu")
-    advice = gpu_resource_advice(given, engine["gpus"], engine["runs_per_gpu"], local_gpu_count())
+    advice = gpu_resource_advice(
+        given, engine["gpus"], engine["runs_per_gpu"], local_gpu_count()
+    )
     if advice:
         logger.warning(f"cifar-ablation: {advice}")
 
 
 def train_gpu(wildcards):
     """The `gpu` resource of a training job: 1 on a GPU (so --resources gpu=N bounds the jobs
-    sharing the GPUs), 0 on the CPU (so CPU jobs run side by side, bounded by --cores)."""
+    sharing the GPUs), 0 on the CPU (so CPU jobs run side by side, bounded by --cores).
+    """
     if not training_on_gpu_here():
         return 0
     _advise_gpu_resource()
@@ -243,8 +255,12 @@ def _check_gpu_ids():
     own node (cifar_nets/slots.py)."""
     if uses_nodes(workflow):
         return
-    err = gpu_ids_error(config["engine"]["device"], config["engine"]["gpus"],
-                        local_physical_gpu_count, os.environ)
+    err = gpu_ids_error(
+        config["engine"]["device"],
+        config["engine"]["gpus"],
+        local_physical_gpu_count,
+        os.environ,
+    )
     if err:
         raise WorkflowError(f"config error: {err}")
 
@@ -255,7 +271,8 @@ _check_gpu_ids()
 def pending_runs():
     """Training runs without a train.json yet, in study order: the jobs competing for cores."""
     return [
-        run for run in _runs(known_seeds())
+        run
+        for run in _runs(known_seeds())
         if not os.path.exists(run_path("train.json").format(**run))
     ]
 
@@ -268,8 +285,10 @@ def _cap_cores():
     if given is None or given <= usable or uses_nodes(workflow):
         return
     cap_cores(workflow, usable)
-    logger.warning(f"cifar-ablation: --cores {given} is more than the {usable} usable cores of "
-                   f"this host; planning and running for {usable} (use --cores {usable})")
+    logger.warning(
+        f"cifar-ablation: --cores {given} is more than the {usable} usable cores of "
+        f"this host; planning and running for {usable} (use --cores {usable})"
+    )
 
 
 _cap_cores()
@@ -291,7 +310,10 @@ def job_threads(wildcards):
         return GPU_JOB_THREADS
     pending = pending_runs()
     plan = cpu_thread_plan(_cores(), len(pending))
-    run = {k: (int(v) if k in ("n_blocks", "seed") else v) for k, v in dict(wildcards).items()}
+    run = {
+        k: (int(v) if k in ("n_blocks", "seed") else v)
+        for k, v in dict(wildcards).items()
+    }
     return plan[pending.index(run)] if run in pending else plan[0]
 
 
@@ -299,7 +321,9 @@ def group_runs(wildcards, pattern):
     """Files of every block type and seed of one (recipe, n_blocks) group."""
     seeds = final_seeds()[(wildcards.recipe, int(wildcards.n_blocks))]
     return [
-        pattern.format(recipe=wildcards.recipe, n_blocks=wildcards.n_blocks, block_type=b, seed=s)
+        pattern.format(
+            recipe=wildcards.recipe, n_blocks=wildcards.n_blocks, block_type=b, seed=s
+        )
         for b in STUDY["block_types"]
         for s in seeds
     ]
@@ -310,7 +334,16 @@ def group_runs(wildcards, pattern):
 from cifar_nets.figures import figure_entries  # noqa: E402
 from cifar_nets.study import summary_files  # noqa: E402
 
-REPORT_CATEGORY = {"data": "Data", "study": "Overview", "group": "Per-run", "block": "Per-run"}
+REPORT_CATEGORY = {
+    "data": "Data",
+    "study": "Overview",
+    "group": "Per-run",
+    "block": "Per-run",
+}
+
+
+# Snakemake's report() flag under a name that cannot start a line as the `report:` keyword does
+mark_for_report = report
 
 
 def figure_outputs(scope, **group):
@@ -319,14 +352,34 @@ def figure_outputs(scope, **group):
     with the registry's caption."""
     scopes = ("group", "block") if scope == "group" else (scope,)
     subcategory = "{recipe} recipe, {n_blocks} blocks" if group else None
-    return [report(e["path"], caption="../report/figure.rst", category=REPORT_CATEGORY[e["scope"]],
-                   subcategory=subcategory, labels={"figure": os.path.basename(e["path"]),
-                                                    "shows": e["caption"]})
-            for e in figure_entries(STUDY, scopes, **group)]
+    return [
+        mark_for_report(
+            e["path"],
+            caption="../report/figure.rst",
+            category=REPORT_CATEGORY[e["scope"]],
+            subcategory=subcategory,
+            labels={"figure": os.path.basename(e["path"]), "shows": e["caption"]},
+        )
+        for e in figure_entries(STUDY, scopes, **group)
+    ]
 
 
 SUMMARY_TABLES = summary_files()
 
 
 def get_final_output():
-    return ["results/report.html"] + SUMMARY_TABLES + [e["path"] for e in figure_entries(STUDY)]
+    return (
+        ["results/report.html"]
+        + SUMMARY_TABLES
+        + [e["path"] for e in figure_entries(STUDY)]
+    )
+
+
+def report_config():
+    """The config the report shows ("Configuration used"): every key that can change a number in
+    it. The run-only keys (engine threads, gpus, runs_per_gpu, eval_batch_size, checkpoint_every,
+    and logging) are left out, so that changing them reruns nothing; each run's train.json records
+    how it ran."""
+    shown = {key: value for key, value in config.items() if key != "logging"}
+    shown["engine"] = numeric_engine()
+    return shown

@@ -7,11 +7,11 @@ rule download_cifar10:
         "results/data/cifar-10-python.tar.gz",
     log:
         "logs/data/download_cifar10.log",
+    conda:
+        "../envs/cifar-ablation.yaml"
     params:
         source=config["data"]["source"],
         md5=config["data"]["md5"],
-    conda:
-        "../envs/cifar-ablation.yaml"
     script:
         "../workflow_scripts/download.py"
 
@@ -23,6 +23,10 @@ rule prepare_cifar10:
         "results/data/cifar10.npz",
     log:
         "logs/data/prepare_cifar10.log",
+    conda:
+        "../envs/cifar-ablation.yaml"
+    resources:
+        mem_mb=4000,
     params:
         md5=config["data"]["md5"],
         train_images=config["data"]["train_images"],
@@ -30,10 +34,6 @@ rule prepare_cifar10:
         # the images the study uses: the cache holds only these, so everything after follows
         use_train_images=config["data"]["use_train_images"],
         use_test_images=config["data"]["use_test_images"],
-    resources:
-        mem_mb=4000,
-    conda:
-        "../envs/cifar-ablation.yaml"
     script:
         "../workflow_scripts/prepare.py"
 
@@ -45,9 +45,9 @@ rule split:
         "results/data/split-seed{split_seed}.npz",
     log:
         "logs/data/split-seed{split_seed}.log",
-    params:
-        train_fraction=config["split"]["train_fraction"],
     conda:
         "../envs/cifar-ablation.yaml"
+    params:
+        train_fraction=config["split"]["train_fraction"],
     script:
         "../workflow_scripts/split.py"

@@ -14,12 +14,12 @@ rule evaluate:
         predictions=run_path("predictions.csv"),
     log:
         log_path("evaluate"),
-    params:
-        engine={"device": config["engine"]["device"]},  # the rest comes from train.json
+    conda:
+        "../envs/cifar-ablation.yaml"
     threads: job_threads
     resources:
         mem_mb=4000,
-    conda:
-        "../envs/cifar-ablation.yaml"
+    params:
+        engine={"device": config["engine"]["device"]},  # the rest comes from train.json
     script:
         "../workflow_scripts/evaluate.py"

@@ -1,16 +1,6 @@
 # Report: one self-contained HTML file with every table and figure of the study.
 
 
-def report_config():
-    """The config the report shows ("Configuration used"): every key that can change a number in
-    it. The run-only keys (engine threads, gpus, runs_per_gpu, eval_batch_size, checkpoint_every,
-    and logging) are left out, so that changing them reruns nothing; each run's train.json records
-    how it ran."""
-    shown = {key: value for key, value in config.items() if key != "logging"}
-    shown["engine"] = numeric_engine()
-    return shown
-
-
 rule report:
     input:
         summary=[path for path in SUMMARY_TABLES if path.endswith(".csv")],

@@ -4,15 +4,19 @@
 
 checkpoint seed_round:
     input:
-        train=lambda wildcards: round_files(int(wildcards.round), run_path("train.json")),
-        metrics=lambda wildcards: round_files(int(wildcards.round), run_path("metrics.json")),
+        train=lambda wildcards: round_files(
+            int(wildcards.round), run_path("train.json")
+        ),
+        metrics=lambda wildcards: round_files(
+            int(wildcards.round), run_path("metrics.json")
+        ),
     output:
         SEED_ROUND,
     log:
         "logs/seeds/round{round}.log",
-    params:
-        target=SEED_TARGET,
     conda:
         "../envs/cifar-ablation.yaml"
+    params:
+        target=SEED_TARGET,
     script:
         "../workflow_scripts/seed_round.py"
