@@ -27,6 +27,22 @@ from workflow_scripts.snakemake_api import (  # noqa: E402 - Snakemake beyond it
     uses_nodes,
 )
 
+
+def _configfile_flags(argv):
+    """How often --configfile (or --configfiles) is on the command line."""
+    names = ("--configfile", "--configfiles")
+    return sum(
+        1 for a in argv if a in names or a.startswith(tuple(n + "=" for n in names))
+    )
+
+
+if _configfile_flags(sys.argv) > 1:
+    # Snakemake keeps the files after the last flag only: the others would be dropped silently
+    raise WorkflowError(
+        "config error: --configfile given more than once; Snakemake reads only the files after "
+        "the last one. List every file after one flag: --configfile a.yaml b.yaml"
+    )
+
 try:
     _validated = validate_config(
         config, load_schema(os.path.join(workflow.basedir, "config", "schema.yaml"))

@@ -317,3 +317,14 @@ def test_gpu_ids_the_host_lacks_stop_the_run_naming_the_key(tmp_path):
                   env=dict(__import__("os").environ, CUDA_VISIBLE_DEVICES=""))
     assert re.search(r"config error: engine\.gpus: \[7\] but this host has \d+ visible CUDA", r.out), \
         r.out[-2000:]
+
+
+@pytest.mark.workflow
+def test_configfile_given_twice_stops_instead_of_dropping_the_first(tmp_path):
+    """Snakemake keeps only the files after the last --configfile: the preset would be dropped."""
+    cfg = tiny_config(tmp_path)
+    (tmp_path / "more.yaml").write_text("study: {seeds: [0, 1]}\n")
+    r = snakemake(tmp_path, "--configfile", str(cfg), "--configfile", "more.yaml", "-n", ok=False)
+    assert "config error: --configfile given more than once" in r.out, r.out[-2000:]
+    ok = snakemake(tmp_path, "--configfile", str(cfg), "more.yaml", "-n")
+    assert planned_jobs(ok.out)["train"] == 6, ok.out[-2000:]   # 3 block types x 2 seeds
