@@ -31,9 +31,7 @@ from workflow_scripts.snakemake_api import (  # noqa: E402 - Snakemake beyond it
 def _configfile_flags(argv):
     """How often --configfile (or --configfiles) is on the command line."""
     names = ("--configfile", "--configfiles")
-    return sum(
-        1 for a in argv if a in names or a.startswith(tuple(n + "=" for n in names))
-    )
+    return sum(1 for a in argv if a.split("=", 1)[0] in names)
 
 
 if _configfile_flags(sys.argv) > 1:

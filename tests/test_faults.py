@@ -352,7 +352,8 @@ BAD_CONFIGS = [
     ("studdy: {seeds: [0, 1]}", r"studdy: unknown key \(allowed here: data, engine, logging, model, "
                                 r"recipes, report, split, study\) - misspelled\?"),
     ("engine: {thread: 2}", r"engine\.thread: unknown key \(allowed here: .*, threads, .*\)"),
-    ("model: {n_hiden: 16}", r"model\.n_hiden: unknown key \(allowed here: n_hidden, n_hidden_fc\)"),
+    ("model: {n_hiden: 16}", r"model\.n_hiden: unknown key \(allowed here: custom_blocks, n_hidden, "
+                            r"n_hidden_fc\)"),
     ("split: {train_fraction: 0}", r"split\.train_fraction: 0 is less than or equal to the minimum of 0"),
     ("split: {train_fraction: 1}", r"split\.train_fraction: 1 is greater than or equal to the maximum of 1"),
     ("split: {train_fraction: 0.005}", r"split\.train_fraction: 0\.005 leaves 0 training and 120 "
