@@ -24,7 +24,10 @@ SLOW_MARKERS = ("workflow", "faults", "slurm")
 
 def pytest_collection_modifyitems(config, items):
     """The fast tier is `python -m pytest -m "not slow"`: every test that runs the real workflow,
-    breaks it on purpose or needs the SLURM cluster is also `slow` (README.md, "Tests")."""
+    breaks it on purpose or needs the SLURM cluster is also `slow` (README.md, "Tests"), unless
+    it is marked `fast`."""
     for item in items:
+        if item.get_closest_marker("fast"):
+            continue        # the one whole-DAG run the fast tier keeps (every rule and script)
         if any(item.get_closest_marker(name) for name in SLOW_MARKERS):
             item.add_marker(pytest.mark.slow)

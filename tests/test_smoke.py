@@ -178,6 +178,7 @@ def test_the_report_opens_with_the_synthetic_warning(tmp_path):
 
 
 @pytest.mark.workflow
+@pytest.mark.fast   # the fast tier's one whole-DAG run: every rule and workflow script
 def test_the_smoke_preset_on_a_synthetic_archive_ends_in_a_report_that_warns(tmp_path):
     """python -m cifar_nets.synthetic, then the smoke preset over it, scaled down (120 training,
     40 test images, 2 epochs), with a part of the images used: the whole DAG, offline."""

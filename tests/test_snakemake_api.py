@@ -41,6 +41,7 @@ def _run(tmp_path, *args):
 
 
 @pytest.mark.workflow
+@pytest.mark.fast
 def test_cores_resources_and_the_executor_are_read_and_the_cap_is_obeyed(tmp_path):
     out = _run(tmp_path, "--cores", "3", "--resources", "gpu=2")
     assert "PARSED 3 False 2" in out, out
@@ -49,6 +50,7 @@ def test_cores_resources_and_the_executor_are_read_and_the_cap_is_obeyed(tmp_pat
 
 
 @pytest.mark.workflow
+@pytest.mark.fast
 def test_a_dry_run_without_cores_gets_snakemakes_one_core_and_no_resources(tmp_path):
     out = _run(tmp_path, "-n")
     assert "PARSED 1 False None" in out, out
