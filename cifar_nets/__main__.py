@@ -19,27 +19,12 @@ import argparse
 import sys
 from pathlib import Path
 
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but every error is one line (no usage block) and exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive number of threads")
-    return value
+from .cli import OneLineParser, int_in
 
 
 def _parser() -> argparse.ArgumentParser:
     from . import BLOCK_TYPES
-    ap = _Parser(prog="python -m cifar_nets", description=__doc__,
+    ap = OneLineParser(prog="python -m cifar_nets", description=__doc__,
                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configfile", action="append", default=[], type=Path)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -56,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--n-hidden", type=int, help="model.n_hidden")
     ap.add_argument("--device", help="engine.device")
     ap.add_argument("--bf16", choices=["auto", "true", "false"], help="engine.bf16")
-    ap.add_argument("--threads", type=_positive_int,
+    ap.add_argument("--threads", type=int_in(1, what="a positive number of threads"),
                     help="threads (default: engine.threads, auto = every usable core)")
     ap.add_argument("--out", required=True, type=Path)
     return ap

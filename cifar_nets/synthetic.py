@@ -19,7 +19,6 @@ the arguments.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .archive_writer import CLASSES, README_HTML, archive_members, py2_dumps, write_archive
+from .cli import OneLineParser, int_in
 from .io import write_text
 
 ARCHIVE_NAME = "cifar-10-synthetic.tar.gz"
@@ -125,34 +125,17 @@ def write_synthetic(out_dir, per_class_train: int = DEFAULT_PER_CLASS_TRAIN,
     return archive, cfg
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but every error is one line (no usage block) and exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 1 <= n <= MAX_PER_CLASS:
-        raise argparse.ArgumentTypeError(f"{n} is not from 1 to {MAX_PER_CLASS}")
-    return n
-
-
 def main(argv=None) -> int:
-    p = _Parser(
+    p = OneLineParser(
         prog="python -m cifar_nets.synthetic",
         description="Write a small synthetic CIFAR-10 archive (random images, official format) and "
                     "a config file for it, to see the workflow run offline. Its numbers mean nothing.")
     p.add_argument("out_dir", metavar="OUT_DIR",
                    help=f"folder for {ARCHIVE_NAME} and {CONFIG_NAME} (created if missing)")
-    p.add_argument("--per-class-train", type=_positive, default=DEFAULT_PER_CLASS_TRAIN, metavar="N",
+    p.add_argument("--per-class-train", type=int_in(1, MAX_PER_CLASS), default=DEFAULT_PER_CLASS_TRAIN, metavar="N",
                    help=f"training images per class (default {DEFAULT_PER_CLASS_TRAIN}: the "
                         f"{10 * DEFAULT_PER_CLASS_TRAIN} config/smoke.yaml uses)")
-    p.add_argument("--per-class-test", type=_positive, default=DEFAULT_PER_CLASS_TEST, metavar="M",
+    p.add_argument("--per-class-test", type=int_in(1, MAX_PER_CLASS), default=DEFAULT_PER_CLASS_TEST, metavar="M",
                    help=f"test images per class (default {DEFAULT_PER_CLASS_TEST})")
     args = p.parse_args(argv)
     try:
