@@ -95,6 +95,15 @@ def plot_accuracy_by_model(runs: pd.DataFrame, path, group: str = "model",
     return save_figure(fig, path)
 
 
+def _series_styles(summ: pd.DataFrame, has_recipe: bool):
+    """The models in order with their colours and markers, and the recipes with their line
+    styles ([None] when one recipe): what the depth and parameter figures share."""
+    models = ordered(summ["model"])
+    recipes = ordered(summ["recipe"]) if has_recipe else [None]
+    return (models, style_maps(models, list(PALETTE)), style_maps(models, list(MARKERS)),
+            recipes, style_maps(recipes, list(LINESTYLES)))
+
+
 def plot_accuracy_vs_depth(runs: pd.DataFrame, path, value_col: str = "test_acc") -> Path:
     """x = n_blocks, y = test accuracy; one line per model (linestyle per recipe when there are
     several), mean over seeds with a 95% t-interval band where a point has >= 2 seeds."""
@@ -103,11 +112,7 @@ def plot_accuracy_vs_depth(runs: pd.DataFrame, path, value_col: str = "test_acc"
     has_recipe = "recipe" in runs.columns and runs["recipe"].nunique() > 1
     cols = ["model", "recipe", "n_blocks"] if has_recipe else ["model", "n_blocks"]
     summ = accuracy_summary(runs, cols, value_col)
-    models = ordered(summ["model"])
-    colors = style_maps(models, list(PALETTE))
-    markers = style_maps(models, list(MARKERS))
-    recipes = ordered(summ["recipe"]) if has_recipe else [None]
-    styles = style_maps(recipes, list(LINESTYLES))
+    models, colors, markers, recipes, styles = _series_styles(summ, has_recipe)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for m in models:
         for r in recipes:
@@ -151,11 +156,7 @@ def plot_accuracy_vs_parameters(runs: pd.DataFrame, path, value_col: str = "test
     summ = accuracy_summary(runs, keys, value_col)
     params = runs.groupby(keys, dropna=False)["parameters"].mean().rename("parameters").reset_index()
     summ = summ.merge(params, on=keys, how="left")
-    models = ordered(summ["model"])
-    colors = style_maps(models, list(PALETTE))
-    markers = style_maps(models, list(MARKERS))
-    recipes = ordered(summ["recipe"]) if has_recipe else [None]
-    styles = style_maps(recipes, list(LINESTYLES))
+    models, colors, markers, recipes, styles = _series_styles(summ, has_recipe)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for m in models:
         rr = runs[runs["model"] == m]
