@@ -9,16 +9,14 @@ and fails loudly when a release changes any of them.
 """
 from __future__ import annotations
 
-
-class _NoCores(Exception):
-    pass
+from snakemake.exceptions import WorkflowError
 
 
 def provided_cores(workflow) -> int | None:
     """--cores as Snakemake parsed it; None when none was given (a dry run) or on a cluster."""
     try:
         cores = workflow.cores
-    except Exception:  # noqa: BLE001 - Snakemake's WorkflowError "requires a total number of cores"
+    except WorkflowError:  # "requires a total number of cores": none was given
         return None
     return cores if isinstance(cores, int) else None
 
