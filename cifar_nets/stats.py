@@ -1,13 +1,17 @@
-"""Statistics for conclusions with error bars over seeds.
+"""Statistics for conclusions with error bars over seeds: the numbers, no words.
 
-The t distribution comes from scipy.stats; the grouping, tables and sentences are this project's.
+The t and noncentral t distributions come from scipy.stats; the rest is this project's.
 
 * :func:`t_cdf` / :func:`t_sf` / :func:`t_ppf` -- Student t distribution (scipy.stats.t).
 * :func:`mean_ci` -- mean with a t-based confidence interval.
-* :func:`paired_test` -- paired t-test of ``a - b`` (two-sided).
+* :func:`paired_test` -- paired t-test of ``a - b`` (two-sided), its interval and, given a
+  margin, the two one-sided tests (TOST) of equivalence; optionally with Stein's two-stage
+  standard error (the sd of the first-stage pairs only: see cifar_nets/seeds.py).
+* :func:`tost_p` -- the TOST p-value of an estimate with a standard error.
+* :func:`adjust_p` -- Holm or Benjamini-Hochberg adjusted p-values over a family.
+* :func:`prob_better` -- P(A > B) over every pair of runs (ties count half).
+* :func:`seeds_to_decide` -- paired seeds a test would need to decide at an observed sd.
 * :func:`seed_summary` -- per-configuration mean / sd / CI over seeds.
-* :func:`paired_comparisons` -- all pairwise seed-matched comparisons within groups.
-* :func:`describe_comparison` -- one English sentence per comparison row.
 
 Accuracies are in percent (e.g. ``71.48``) so differences are "points".
 Non-finite values (NaN, inf) are rejected with ``ValueError`` rather than silently dropped:
@@ -17,7 +21,7 @@ a missing result should be fixed upstream, not averaged away.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -30,10 +34,12 @@ __all__ = [
     "t_ppf",
     "mean_ci",
     "paired_test",
+    "tost_p",
+    "adjust_p",
+    "prob_better",
+    "seeds_to_decide",
     "seed_summary",
-    "paired_comparisons",
-    "describe_comparison",
-    "format_p",
+    "CORRECTIONS",
 ]
 
 # --------------------------------------------------------------------------------------
@@ -121,14 +127,36 @@ def mean_ci(values: Any, confidence: float = 0.95) -> dict:
             "ci_low": mean - half, "ci_high": mean + half, "half_width": half}
 
 
-def paired_test(a: Any, b: Any, confidence: float = 0.95) -> dict:
+def tost_p(mean: float, se: float, df: float, margin: float) -> float:
+    """Two one-sided tests (Schuirmann 1987) of "the true difference lies within +-margin":
+    the larger of the p-values of H0 "difference <= -margin" and H0 "difference >= margin".
+    Small means equivalent. ``se == 0``: 0 inside the margin, 1 on or outside it."""
+    mean, se, margin = float(mean), float(se), float(margin)
+    if not margin > 0 or math.isnan(mean) or math.isnan(se):
+        return math.nan
+    if se == 0.0:
+        return 0.0 if abs(mean) < margin else 1.0
+    p_low = t_sf((mean + margin) / se, df)     # H0: difference <= -margin
+    p_high = t_cdf((mean - margin) / se, df)   # H0: difference >= +margin
+    return min(1.0, max(p_low, p_high))
+
+
+def paired_test(a: Any, b: Any, confidence: float = 0.95, margin: float | None = None,
+                first_stage: int | None = None) -> dict:
     """Paired two-sided t-test of ``a - b`` (element-wise pairs, e.g. matched seeds).
 
-    Returns ``{"n", "mean_diff", "ci_low", "ci_high", "t", "p_value"}`` with the CI for the
-    mean difference at ``confidence``. Length mismatch raises ``ValueError``. With ``n < 2``
-    everything except ``n`` and ``mean_diff`` (the single difference; NaN for ``n == 0``) is
-    NaN. If all differences are identical (sd 0) the CI collapses to the mean, and
-    ``p = 0`` (``t = +-inf``) when the mean is non-zero, else ``p = 1`` (``t = 0``).
+    Returns ``{"n", "mean_diff", "sd_diff", "se", "df", "ci_low", "ci_high", "t", "p_value",
+    "p_equivalence"}``: the CI for the mean difference at ``confidence``; ``p_equivalence``
+    the TOST p-value for ``+-margin`` (NaN without a margin). Length mismatch raises
+    ``ValueError``. With ``n < 2`` everything except ``n`` and ``mean_diff`` (the single
+    difference; NaN for ``n == 0``) is NaN. If all differences are identical (sd 0) the CI
+    collapses to the mean, and ``p = 0`` (``t = +-inf``) when the mean is non-zero, else
+    ``p = 1`` (``t = 0``).
+
+    ``first_stage = k`` is Stein's two-stage test: the standard error is the sd of the first
+    ``k`` differences over sqrt(n), with ``k - 1`` degrees of freedom. When the number of pairs
+    was chosen from those first ``k`` (cifar_nets/seeds.py), this keeps the test at its level,
+    which the ordinary t-test on all ``n`` would exceed (docs/statistics.md).
     """
     confidence = _check_confidence(confidence)
     a = _as_finite_1d(a, "a")
@@ -140,23 +168,103 @@ def paired_test(a: Any, b: Any, confidence: float = 0.95) -> dict:
     nan = math.nan
     if n < 2:
         mean_diff = float(d[0]) if n == 1 else nan
-        return {"n": n, "mean_diff": mean_diff, "ci_low": nan, "ci_high": nan,
-                "t": nan, "p_value": nan}
+        return {"n": n, "mean_diff": mean_diff, "sd_diff": nan, "se": nan, "df": nan,
+                "ci_low": nan, "ci_high": nan, "t": nan, "p_value": nan, "p_equivalence": nan}
     mean = float(np.mean(d))
     sd = float(np.std(d, ddof=1))
-    df = n - 1
-    if sd == 0.0:
+    if first_stage is not None and 2 <= first_stage < n:
+        sd_used, df = float(np.std(d[:first_stage], ddof=1)), first_stage - 1
+    else:
+        sd_used, df = sd, n - 1
+    se = sd_used / math.sqrt(n)
+    p_eq = tost_p(mean, se, df, margin) if margin is not None else nan
+    out = {"n": n, "mean_diff": mean, "sd_diff": sd, "se": se, "df": df, "p_equivalence": p_eq}
+    if se == 0.0:
         if mean != 0.0:
             t, p = math.copysign(math.inf, mean), 0.0
         else:
             t, p = 0.0, 1.0
-        return {"n": n, "mean_diff": mean, "ci_low": mean, "ci_high": mean, "t": t, "p_value": p}
-    sem = sd / math.sqrt(n)
-    t = mean / sem
+        return {**out, "ci_low": mean, "ci_high": mean, "t": t, "p_value": p}
+    t = mean / se
     p = 2.0 * t_sf(abs(t), df)
-    half = t_ppf(0.5 + 0.5 * confidence, df) * sem
-    return {"n": n, "mean_diff": mean, "ci_low": mean - half, "ci_high": mean + half,
-            "t": t, "p_value": min(1.0, max(0.0, p))}
+    half = t_ppf(0.5 + 0.5 * confidence, df) * se
+    return {**out, "ci_low": mean - half, "ci_high": mean + half, "t": t,
+            "p_value": min(1.0, max(0.0, p))}
+
+
+# --------------------------------------------------------------------------------------
+# Many comparisons, P(A > B), seeds needed
+# --------------------------------------------------------------------------------------
+
+CORRECTIONS = ("holm", "bh", "none")
+
+
+def adjust_p(p_values: Any, method: str = "holm") -> np.ndarray:
+    """Adjusted p-values over one family, in the input's order.
+
+    ``holm``: Holm's step-down (family-wise error rate; Holm 1979): the i-th smallest of m
+    becomes ``max_{j<=i} min(1, (m - j + 1) p_(j))``. ``bh``: Benjamini-Hochberg step-up (false
+    discovery rate; 1995): ``min_{j>=i} min(1, m p_(j) / j)``. ``none``: unchanged. NaN entries
+    (comparisons that could not be tested) stay NaN and do not count in m.
+    """
+    if method not in CORRECTIONS:
+        raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {method!r}")
+    p = np.asarray(p_values, dtype=float).ravel()
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    if np.any((p[ok] < 0) | (p[ok] > 1)):
+        raise ValueError(f"p-values must be in [0, 1], got {p[ok].tolist()}")
+    m = int(ok.sum())
+    if m == 0:
+        return out
+    idx = np.flatnonzero(ok)
+    order = idx[np.argsort(p[idx], kind="stable")]
+    ps = p[order]
+    if method == "none":
+        adj = ps
+    elif method == "holm":
+        adj = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * ps))
+    else:
+        adj = np.minimum.accumulate(np.minimum(1.0, m * ps / np.arange(1, m + 1))[::-1])[::-1]
+    out[order] = adj
+    return out
+
+
+def prob_better(a: Any, b: Any) -> float:
+    """P(A > B): the share of the pairs (one run of A, one run of B), every run of each, in which
+    A scores higher, ties counting half (rliable's probability of improvement; Agarwal et al.
+    2021). NaN when either is empty."""
+    a, b = _as_finite_1d(a, "a"), _as_finite_1d(b, "b")
+    if not a.size or not b.size:
+        return math.nan
+    diff = a[:, None] - b[None, :]
+    return float(np.mean((diff > 0) + 0.5 * (diff == 0)))
+
+
+def seeds_to_decide(mean: float, sd: float, margin: float | None, alpha: float,
+                    power: float = 0.8, max_seeds: int = 1000) -> int | None:
+    """Paired seeds that would decide, at the observed mean difference and sd: the smallest n
+    at which either the two-sided t-test at ``alpha`` finds the difference, or (with a margin)
+    the TOST at ``alpha`` shows equivalence, with probability ``power`` (noncentral t). An
+    approximation: it takes the observed values as true. None: more than ``max_seeds``."""
+    mean, sd = abs(float(mean)), float(sd)
+    if math.isnan(mean) or math.isnan(sd):
+        return None
+    if sd == 0.0:
+        return 2
+    for n in range(2, max_seeds + 1):
+        df, scale = n - 1, math.sqrt(n) / sd
+        crit = _stats.t.ppf(1 - alpha / 2, df)
+        nct = _stats.nct
+        p_diff = nct.sf(crit, df, mean * scale) + nct.cdf(-crit, df, mean * scale)
+        p_eq = 0.0
+        if margin:
+            c1 = _stats.t.ppf(1 - alpha, df)
+            p_eq = (nct.sf(c1, df, (mean + margin) * scale)
+                    - nct.sf(-c1, df, (mean - margin) * scale))
+        if max(p_diff, p_eq) >= power:
+            return n
+    return None
 
 
 # --------------------------------------------------------------------------------------
@@ -210,131 +318,3 @@ def seed_summary(runs: pd.DataFrame,
     return out
 
 
-_COMPARISON_STATS = ["a", "b", "n_pairs", "mean_diff", "ci_low", "ci_high", "t", "p_value", "significant"]
-
-
-def paired_comparisons(runs: pd.DataFrame,
-                       by: Sequence[str] = ("recipe", "n_blocks"),
-                       item_col: str = "block_type",
-                       pair_col: str = "seed",
-                       value_col: str = "test_acc",
-                       confidence: float = 0.95) -> pd.DataFrame:
-    """Seed-matched paired t-tests between every pair of items within each ``by`` group.
-
-    Items (values of ``item_col``) are ordered by first appearance in ``runs`` as a whole, so
-    the order is the same in every group; for items ``a`` before ``b`` one row tests
-    ``a - b`` over the ``pair_col`` values (seeds) present for both. ``by`` columns missing
-    from ``runs`` are skipped. Columns: present ``by`` columns, ``a``, ``b``, ``n_pairs``,
-    ``mean_diff``, ``ci_low``, ``ci_high``, ``t``, ``p_value``, ``significant``
-    (``p_value < 1 - confidence`` and ``n_pairs >= 2``). Pairs with no common seed are kept
-    with ``n_pairs = 0`` and NaN statistics. An item with a repeated seed within a group is
-    ambiguous and raises ``ValueError``.
-    """
-    confidence = _check_confidence(confidence)
-    alpha = 1.0 - confidence
-    _require(runs, item_col, pair_col, value_col)
-    cols = _present(by, runs)
-    for c in (item_col, pair_col):
-        if runs[c].isna().any():
-            raise ValueError(f"column {c!r} contains missing values")
-    order = list(pd.unique(runs[item_col]))
-    rows = []
-    for key, sub in _groups(runs, cols):
-        dup = sub.duplicated([item_col, pair_col])
-        if dup.any():
-            bad = sub.loc[dup, [item_col, pair_col]].drop_duplicates().values.tolist()
-            raise ValueError(f"group {dict(zip(cols, key))}: repeated ({item_col}, {pair_col}) {bad}")
-        present = set(sub[item_col])
-        items = [it for it in order if it in present]
-        series = {it: sub.loc[sub[item_col] == it].set_index(pair_col)[value_col] for it in items}
-        for i, ia in enumerate(items):
-            for ib in items[i + 1:]:
-                sa, sb = series[ia], series[ib]
-                common = [s for s in sa.index if s in set(sb.index)]
-                try:
-                    common = sorted(common)
-                except TypeError:
-                    pass
-                res = paired_test(sa.loc[common].to_numpy(), sb.loc[common].to_numpy(), confidence)
-                sig = bool(res["n"] >= 2 and res["p_value"] < alpha)
-                rows.append({**dict(zip(cols, key)), "a": ia, "b": ib, "n_pairs": res["n"],
-                             "mean_diff": res["mean_diff"], "ci_low": res["ci_low"],
-                             "ci_high": res["ci_high"], "t": res["t"], "p_value": res["p_value"],
-                             "significant": sig})
-    out = pd.DataFrame(rows, columns=cols + _COMPARISON_STATS)
-    out["n_pairs"] = out["n_pairs"].astype(int)
-    out["significant"] = out["significant"].astype(bool)
-    return out
-
-
-# --------------------------------------------------------------------------------------
-# Words
-# --------------------------------------------------------------------------------------
-
-def format_p(p: float, alpha: float = 0.05) -> str:
-    """``"p = 0.002"``, ``"p = 0.41"``, ``"p < 0.001"``: two significant digits, more if
-    rounding would move the shown value across ``alpha`` (so 0.0496 is never shown as 0.05)."""
-    p = float(p)
-    if math.isnan(p):
-        return "p = n/a"
-    if p < 0.001:
-        return "p < 0.001"
-    for digits in range(2, 8):
-        shown = float(f"{p:.{digits}g}")
-        if (shown < alpha) == (p < alpha):
-            break
-    return f"p = {p:.{digits}g}"
-
-
-def _fmt(x: float, digits: int) -> str:
-    return f"{round(float(x), digits) + 0.0:.{digits}f}"  # + 0.0 turns -0.0 into 0.0
-
-
-def describe_comparison(row: Any, names: Mapping[Any, str] | None = None,
-                        confidence: float = 0.95, unit: str = "points", digits: int = 1) -> str:
-    """One sentence for a :func:`paired_comparisons` row (a Series, dict or namedtuple).
-
-    The better item is named first and the difference is shown as positive, e.g.
-    ``"Custom_ResNet beats Custom_ConvNet by 6.3 points (95% CI 5.1 to 7.5, p = 0.002,
-    3 paired seeds): significant at 95%."`` or ``"Custom_ResNet vs Custom_ConvNet: the
-    difference of 0.4 points (95% CI -1.2 to 2.0, p = 0.41, 3 paired seeds) is not
-    significant at 95%."``; one seed: ``"... leads ... by 0.4 points on only one seed, no
-    significance test."``. ``names`` maps item values to display names. Significance is
-    the row's ``significant`` flag when present, else ``p_value < 1 - confidence``;
-    ``confidence`` must be the level the row was computed at (it labels the CI).
-    """
-    if hasattr(row, "_asdict"):
-        row = row._asdict()
-    names = names or {}
-    confidence = _check_confidence(confidence)
-    level = f"{confidence * 100:g}%"
-
-    def name(item: Any) -> str:
-        return str(names.get(item, item))
-
-    a, b = row["a"], row["b"]
-    n = int(row["n_pairs"])
-    diff = float(row["mean_diff"])
-    if n == 0 or math.isnan(diff):
-        return f"{name(a)} vs {name(b)}: no paired seeds, no comparison possible."
-    lo, hi = float(row.get("ci_low", math.nan)), float(row.get("ci_high", math.nan))
-    if diff < 0:  # name the better one first
-        a, b, diff, lo, hi = b, a, -diff, -hi, -lo
-    if n < 2 and round(diff, digits) == 0:
-        return f"{name(a)} and {name(b)} tie on only one seed, no significance test."
-    if n < 2:
-        return (f"{name(a)} leads {name(b)} by {_fmt(diff, digits)} {unit} "
-                f"on only one seed, no significance test.")
-    if diff == 0 and lo == 0 and hi == 0:  # every paired difference is exactly zero
-        return (f"{name(a)} and {name(b)} reach the same test accuracy on each of the {n} "
-                f"paired seeds: no difference to test.")
-    p = float(row["p_value"])
-    alpha = 1.0 - confidence
-    sig = row.get("significant", None)
-    sig = bool(sig) if sig is not None and not (isinstance(sig, float) and math.isnan(sig)) else p < alpha
-    stats = (f"{level} CI {_fmt(lo, digits)} to {_fmt(hi, digits)}, {format_p(p, alpha)}, "
-             f"{n} paired seeds")
-    if sig:
-        return f"{name(a)} beats {name(b)} by {_fmt(diff, digits)} {unit} ({stats}): significant at {level}."
-    return (f"{name(a)} vs {name(b)}: the difference of {_fmt(diff, digits)} {unit} ({stats}) "
-            f"is not significant at {level}.")

@@ -11,7 +11,8 @@ import pandas as pd
 from . import MODEL_NAMES, block_order
 from .report import render_html, write_table
 from .seeds import stopping_table
-from .stats import describe_comparison, paired_comparisons, seed_summary
+from .stats import seed_summary
+from .verdicts import StatsSettings, describe_comparison, family_sentence, paired_comparisons
 
 RUN_COLUMNS = [
     "recipe", "model", "block_type", "n_blocks", "seed", "parameters", "test_acc", "best_val_acc",
@@ -76,14 +77,32 @@ def collect_environments(train_jsons, metrics_jsons) -> pd.DataFrame:
     return out
 
 
+def collect_correct(train_jsons, prediction_csvs) -> dict:
+    """(recipe, n_blocks, block_type, seed) -> which test images the run got right (its
+    predictions.csv), for the interval over seeds and test images."""
+    out = {}
+    for tpath, ppath in zip(train_jsons, prediction_csvs, strict=True):
+        t = json.loads(Path(tpath).read_text())
+        key = (t["recipe"], int(t["n_blocks"]), t["block_type"], int(t["seed"]))
+        out[key] = pd.read_csv(ppath, usecols=["correct"])["correct"].to_numpy(dtype=bool)
+    return out
+
+
 def summary_tables(runs: pd.DataFrame, environments: pd.DataFrame | None = None,
-                   decision: dict | None = None) -> dict[str, pd.DataFrame]:
+                   decision: dict | None = None, settings: StatsSettings | None = None,
+                   correct: dict | None = None) -> dict[str, pd.DataFrame]:
     """Every summary table of SUMMARY_FORMATS (environments only when given): seed statistics,
-    paired comparisons and why each group has its seeds (`decision`: the last seed round's, or
-    None for a list of seeds)."""
-    seeds = _sort(seed_summary(runs, ("recipe", "model", "block_type", "n_blocks"), "test_acc"))
+    paired comparisons with their verdicts (`settings`: the config's stats section; `correct`:
+    collect_correct's per-image results, for the interval over seeds and test images) and why
+    each group has its seeds (`decision`: the last seed round's, or None for a list of seeds;
+    a precision target's comparisons use Stein's two-stage test, cifar_nets/seeds.py)."""
+    settings = settings or StatsSettings()
+    seeds = _sort(seed_summary(runs, ("recipe", "model", "block_type", "n_blocks"), "test_acc",
+                               settings.confidence))
     paired = paired_comparisons(runs, by=("recipe", "n_blocks"), item_col="block_type",
-                                pair_col="seed", value_col="test_acc")
+                                pair_col="seed", value_col="test_acc", settings=settings,
+                                correct=correct,
+                                first_stage=decision["target"].get("min") if decision else None)
     if len(paired):
         paired.insert(paired.columns.get_loc("a") + 1, "model_a", paired["a"].map(MODEL_NAMES))
         paired.insert(paired.columns.get_loc("b") + 1, "model_b", paired["b"].map(MODEL_NAMES))
@@ -127,20 +146,17 @@ def _pct(x: float) -> str:
 
 
 def ranking_sentence(seeds: pd.DataFrame, recipe: str, n_blocks: int, data_label: str) -> str:
+    """The group's mean test accuracies, highest first: a description, not a verdict (the
+    verdicts are comparison_sentences')."""
     g = seeds[(seeds.recipe == recipe) & (seeds.n_blocks == n_blocks)].sort_values(
         "mean", ascending=False)
     if g.empty:
         return ""
     n = int(g["n_seeds"].min())
-    seeds_txt = f"mean of {n} seeds" if n > 1 else "one seed"
-    ranked, prev = "", None
-    for i, (_, r) in enumerate(g.iterrows()):
-        if i:
-            ranked += " = " if round(prev, 2) == round(r["mean"], 2) else " > "
-        ranked += f"{r.model} {_pct(r['mean'])}"
-        prev = r["mean"]
+    seeds_txt = f"mean over {n} seeds" if n > 1 else "one seed each, no verdict possible"
+    listed = ", ".join(f"{r.model} {_pct(r['mean'])}" for _, r in g.iterrows())
     return (f"On {data_label} with the {recipe} recipe and {n_blocks} blocks, test accuracy "
-            f"ranks {ranked} ({seeds_txt}).")
+            f"({seeds_txt}): {listed}.")
 
 
 def comparison_sentences(paired: pd.DataFrame, recipe: str, n_blocks: int) -> list[str]:
@@ -148,7 +164,22 @@ def comparison_sentences(paired: pd.DataFrame, recipe: str, n_blocks: int) -> li
     return [describe_comparison(r, names=MODEL_NAMES) for _, r in g.iterrows()]
 
 
+def verdict_sentences(paired: pd.DataFrame) -> list[str]:
+    """The family and method sentence, then what each interval answers."""
+    if paired.empty or not (paired.n_pairs >= 2).any():
+        return []
+    return [family_sentence(paired), INTERVALS_SENTENCE]
+
+
+INTERVALS_SENTENCE = (
+    "The interval over seeds answers \"how far would the difference move with other seeds, on "
+    "these test images?\"; the interval over seeds and test images (a two-level bootstrap) answers "
+    "\"... and on other images of the same kind?\"; P(A > B) is the share of (seed of A, seed of B) "
+    "pairs in which A scored higher.")
+
+
 def depth_sentences(seeds: pd.DataFrame, recipe: str) -> list[str]:
+    """Each block type's mean accuracy across depths (descriptive: no test across depths)."""
     out = []
     g = seeds[seeds.recipe == recipe]
     depths = sorted(g.n_blocks.unique())
@@ -158,36 +189,33 @@ def depth_sentences(seeds: pd.DataFrame, recipe: str) -> list[str]:
     for bt in block_order(g.block_type):
         s = g[g.block_type == bt].set_index("n_blocks")["mean"]
         best = s.idxmax()
-        line = (f"{MODEL_NAMES[bt]} ({recipe}): {_pct(s[lo])} at {lo} blocks, {_pct(s[hi])} at "
-                f"{hi} blocks, best {_pct(s[best])} at {best} blocks")
         change = s[hi] - s[lo]
-        line += (f"; going from {lo} to {hi} blocks {'gains' if change >= 0 else 'loses'} "
-                 f"{abs(change):.1f} points.")
-        out.append(line)
-    # which block type wins at the deepest setting
+        out.append(f"{MODEL_NAMES[bt]} ({recipe}), mean test accuracy: {_pct(s[lo])} at {lo} "
+                   f"blocks, {_pct(s[hi])} at {hi} blocks (a change of {change:+.1f} points), "
+                   f"highest {_pct(s[best])} at {best} blocks; means only, no test across depths.")
     deep = g[g.n_blocks == hi].sort_values("mean", ascending=False)
     if len(deep) > 1:
-        out.append(f"At the deepest setting ({hi} blocks) {deep.iloc[0].model} leads with "
-                   f"{_pct(deep.iloc[0]['mean'])}, {deep.iloc[0]['mean'] - deep.iloc[-1]['mean']:.1f} "
-                   f"points ahead of {deep.iloc[-1].model}.")
+        out.append(f"At the deepest setting ({hi} blocks) the highest mean is {deep.iloc[0].model}'s "
+                   f"{_pct(deep.iloc[0]['mean'])}, the lowest {deep.iloc[-1].model}'s "
+                   f"{_pct(deep.iloc[-1]['mean'])}; the verdicts of that group say which "
+                   f"differences the seeds support.")
     return out
 
 
 def recipe_sentences(seeds: pd.DataFrame, n_blocks: int) -> list[str]:
+    """The order of the block types' means under each recipe (descriptive)."""
     g = seeds[seeds.n_blocks == n_blocks]
     recipes = list(dict.fromkeys(g.recipe))
     if len(recipes) < 2:
         return []
-    rankings = {}
-    for r in recipes:
-        order = g[g.recipe == r].sort_values("mean", ascending=False)
-        rankings[r] = list(order.model)
-    out = [f"With the {r} recipe ({n_blocks} blocks) the ranking is {' > '.join(rankings[r])}, "
-           f"best {_pct(g[g.recipe == r]['mean'].max())}." for r in recipes]
-    first = rankings[recipes[0]]
-    same = all(rankings[r] == first for r in recipes[1:])
-    out.append("The ranking of block types " + ("survives" if same else "does not survive")
-               + f" the change of recipe ({', '.join(recipes)}).")
+    orders = {r: list(g[g.recipe == r].sort_values("mean", ascending=False).model) for r in recipes}
+    out = [f"With the {r} recipe ({n_blocks} blocks) the means, highest first: "
+           f"{', '.join(orders[r])} (highest {_pct(g[g.recipe == r]['mean'].max())})."
+           for r in recipes]
+    same = all(orders[r] == orders[recipes[0]] for r in recipes[1:])
+    out.append(f"The order of the means is {'the same' if same else 'not the same'} under the "
+               f"recipes ({', '.join(recipes)}); which differences hold is what each group's "
+               f"verdicts say.")
     return out
 
 

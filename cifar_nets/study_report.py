@@ -11,7 +11,7 @@ from .report import build_report
 from .seeds import stopping_sentences
 from .study import (comparison_sentences, confusion_sentence, data_warning, depth_sentences,
                     notebook_comparison, ranking_sentence, recipe_sentences, report_intro,
-                    report_title)
+                    report_title, verdict_sentences)
 
 
 def report_sections(tables: dict[str, pd.DataFrame], figures: list[dict], data_label: str,
@@ -33,7 +33,8 @@ def report_sections(tables: dict[str, pd.DataFrame], figures: list[dict], data_l
     nb = notebook_comparison(runs)
     sections.append({
         "title": "Answer at a glance",
-        "sentences": [s for s in headline if s] + cmp_sentences[: 3 * len(recipes)],
+        "sentences": [s for s in headline if s] + verdict_sentences(paired)[:1]
+        + cmp_sentences[: 3 * len(recipes)],
         "tables": ([("Test accuracy next to the notebook's single runs (official CIFAR-10)", nb)]
                    if len(nb) else [])
         + [("Test accuracy over seeds (mean, sd, 95% t-interval)", seeds)],
@@ -42,10 +43,12 @@ def report_sections(tables: dict[str, pd.DataFrame], figures: list[dict], data_l
     if len(paired):
         sections.append({
             "title": "Seeds: paired comparisons between block types",
-            "sentences": cmp_sentences if n_seeds > 1 else
-            ["Only one seed per variant: add seeds (study.seeds) for confidence intervals and "
-             "paired tests."],
-            "tables": [("Paired differences a - b across seeds (points of test accuracy)", paired)],
+            "sentences": verdict_sentences(paired) + cmp_sentences if n_seeds > 1 else
+            ["Only one seed per variant: add seeds (study.seeds) for confidence intervals, "
+             "paired tests and verdicts."],
+            "tables": [("Paired differences a - b across seeds (points of test accuracy): raw and "
+                        "adjusted p-values of the difference and equivalence tests, both "
+                        "intervals, P(a > b) and the verdict", paired)],
             "figures": [],
         })
     if len(depths) > 1:

@@ -6,6 +6,7 @@ rule summarize:
     input:
         train=lambda wildcards: run_files(run_path("train.json")),
         metrics=lambda wildcards: run_files(run_path("metrics.json")),
+        predictions=lambda wildcards: run_files(run_path("predictions.csv")),
         rounds=seed_decision,
     output:
         [
@@ -29,5 +30,6 @@ rule summarize:
         data_label=config["data"]["label"],
         synthetic=config["data"]["synthetic"],  # the tables then say their numbers mean nothing
         target=SEED_TARGET,
+        stats=config["stats"],  # how the verdicts are judged (docs/statistics.md)
     script:
         "../workflow_scripts/summarize.py"

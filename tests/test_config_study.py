@@ -64,14 +64,16 @@ def test_summary_tables_and_generated_sentences():
     res6 = seeds[(seeds.block_type == "res") & (seeds.n_blocks == 6)].iloc[0]
     assert res6["mean"] == pytest.approx(72.0) and res6["std"] == pytest.approx(1.0)
     s = ranking_sentence(seeds, "notebook", 6, "stand-in (JPEG) CIFAR-10")
-    assert "Custom_ResNet 72.00% > Custom_SkipNet 69.00% > Custom_ConvNet 56.00%" in s
-    assert "mean of 3 seeds" in s
+    assert "Custom_ResNet 72.00%, Custom_SkipNet 69.00%, Custom_ConvNet 56.00%" in s
+    assert "mean over 3 seeds" in s and ">" not in s     # a description, not a verdict
     p = t["paired"]
     row = p[(p.n_blocks == 6) & (p.a == "conv") & (p.b == "res")].iloc[0]
-    assert row.mean_diff == pytest.approx(-16.0) and row.significant
+    assert row.mean_diff == pytest.approx(-16.0) and row.verdict == "better" and row.winner == "res"
+    assert row.correction == "holm" and row.family_size == len(p) and row.p_adjusted >= row.p_value
     depth = depth_sentences(seeds, "notebook")
-    assert any("Custom_ConvNet" in d and "loses 5.0 points" in d for d in depth)
-    assert any("Custom_ResNet" in d and "gains 1.0 points" in d for d in depth)
+    assert any("Custom_ConvNet" in d and "a change of -5.0 points" in d for d in depth)
+    assert any("Custom_ResNet" in d and "a change of +1.0 points" in d for d in depth)
+    assert all("no test across depths" in d or "verdicts" in d for d in depth)
     assert recipe_sentences(seeds, 6) == []  # one recipe only
 
 
@@ -82,7 +84,7 @@ def test_recipe_sentence_says_whether_the_ranking_survives():
     other.loc[other.block_type == "conv", "test_acc"] += 30   # conv now wins
     t = summary_tables(pd.concat([runs, other]))
     sentences = recipe_sentences(t["seeds"], 6)
-    assert sentences[-1].startswith("The ranking of block types does not survive")
+    assert sentences[-1].startswith("The order of the means is not the same under the recipes")
 
 
 def test_notebook_comparison_uses_the_reported_numbers():
@@ -103,12 +105,14 @@ def test_confusion_sentence_names_the_shared_top_pair():
     assert "Custom_ResNet automobile / truck (90)" in confusion_sentence(counts, "notebook", 6)
 
 
-def test_ties_are_called_ties():
-    from cifar_nets.stats import describe_comparison
+def test_one_seed_ties_get_no_verdict():
+    from cifar_nets.verdicts import describe_comparison
     seeds = pd.DataFrame([dict(recipe="notebook", model="Custom_ConvNet", block_type="conv", n_blocks=0,
                                n_seeds=1, mean=67.47),
                           dict(recipe="notebook", model="Custom_ResNet", block_type="res", n_blocks=0,
                                n_seeds=1, mean=67.47)])
-    assert "Custom_ConvNet 67.47% = Custom_ResNet 67.47%" in ranking_sentence(seeds, "notebook", 0, "x")
+    s = ranking_sentence(seeds, "notebook", 0, "x")
+    assert "Custom_ConvNet 67.47%, Custom_ResNet 67.47%" in s and "no verdict possible" in s
     row = dict(a="conv", b="res", n_pairs=1, mean_diff=0.0)
-    assert describe_comparison(row, names={"conv": "C", "res": "R"}).startswith("C and R tie")
+    text = describe_comparison(row, names={"conv": "C", "res": "R"})
+    assert text == "C vs R: 0.0 points apart on only one seed; no test, no verdict."

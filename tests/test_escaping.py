@@ -113,8 +113,8 @@ def run_study_scripts(tmp: Path, label: str, host: str = "node-1", device_name: 
             runs.append({"recipe": "my_recipe", "n_blocks": 2, "block_type": bt})
     summary = tmp / "summary"
     outputs = [str(tmp / path) for path in summary_files("summary")]
-    run_script("summarize", input=SimpleNamespace(train=train, metrics=metrics, rounds=[]),
-               output=outputs, params=SimpleNamespace(data_label=label, target=None),
+    run_script("summarize", input=SimpleNamespace(train=train, metrics=metrics, predictions=[], rounds=[]),
+               output=outputs, params=SimpleNamespace(data_label=label, target=None, stats={}),
                log=tmp / "summarize.log")
 
     figures = figure_entries(STUDY)   # every figure of the study, each a stand-in PNG

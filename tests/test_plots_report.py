@@ -245,7 +245,7 @@ def build_sample_report(out_dir: Path) -> tuple[Path, dict]:
     f3 = plots_runs.plot_confused_pairs(make_pairs(), figs / "pairs.png", "ConvNet")
     summary = plots.accuracy_summary(runs, "model")[["model", "n", "mean", "half_width"]]
     tiny = pd.DataFrame({"label": ["<script>alert(1)</script>", "a & b"], "p": [0.0004, 0.5]})
-    sentences = ["Custom_ResNet beats Custom_ConvNet by 4.1 points (95% CI 2.0 to 6.2).",
+    sentences = ["Custom_ResNet better than Custom_ConvNet by 4.1 points (95% CI 2.0 to 6.2).",
                  "<script>alert('x')</script> must be shown as text."]
     sections = [
         {"title": "Which model wins?", "sentences": sentences,

@@ -1,12 +1,13 @@
 """Seeds until the answer is clear: the stopping rule, its simulation, and the dynamic DAG."""
 import json
-import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from cifar_nets.seeds import (MORE, STOPPED_AT_MAX, TARGET_MET, SeedTarget, decide,
-                              simulate_false_positives, stopping_table, widest_halfwidths)
+from cifar_nets.seeds import (MORE, STOPPED_AT_MAX, TARGET_MET, SeedTarget, decide, seeds_needed,
+                              stopping_table, widest_halfwidths)
+from cifar_nets.stopping_sim import docs_table, simulate_false_positives, simulation_error
 from workflow_helpers import planned_jobs, snakemake, tiny_config
 
 
@@ -25,43 +26,70 @@ def test_widest_halfwidth_is_the_widest_paired_interval():
     assert w.widest_halfwidth.iloc[0] == pytest.approx(4.302652729911275 / 3 ** 0.5, rel=1e-9)
 
 
-def test_decision_adds_seeds_only_where_the_interval_is_too_wide():
-    runs = _runs({("nb", 6, "conv"): [60, 60, 60], ("nb", 6, "res"): [61, 62, 63],   # wide
-                  ("nb", 0, "conv"): [60, 61, 62], ("nb", 0, "res"): [61, 62, 63.1]})  # narrow
-    target = SeedTarget(min=3, max=6, step=2, target_halfwidth=1.0)
+def test_stein_second_stage_size_hand_computed():
+    # first-stage sd 1, min 3 (t(0.975, 2) = 4.3027), target 1: n = ceil(4.3027^2) = 19
+    assert seeds_needed(1.0, SeedTarget(min=3, max=50, step=1, target_halfwidth=1.0)) == 19
+    # a tiny sd needs no more than the first stage
+    assert seeds_needed(0.01, SeedTarget(3, 50, 1, 1.0)) == 3
+    assert seeds_needed(float("inf"), SeedTarget(3, 50, 1, 1.0)) == float("inf")
+
+
+def test_decision_adds_seeds_only_where_the_first_stage_sd_asks_for_them():
+    runs = _runs({("nb", 6, "conv"): [60, 60, 60], ("nb", 6, "res"): [61, 62, 63],   # sd 1: 19 seeds
+                  ("nb", 0, "conv"): [60, 61, 62], ("nb", 0, "res"): [61, 62, 63.1]})  # sd 0.058: 3
+    target = SeedTarget(min=3, max=25, step=2, target_halfwidth=1.0)
     by = {(d["recipe"], d["n_blocks"]): d for d in decide(runs, target)}
-    assert by[("nb", 6)]["status"] == MORE and by[("nb", 6)]["next_seeds"] == [0, 1, 2, 3, 4]
+    assert by[("nb", 6)]["status"] == MORE and by[("nb", 6)]["next_seeds"] == list(range(19))
     assert by[("nb", 0)]["status"] == TARGET_MET and by[("nb", 0)]["next_seeds"] == [0, 1, 2]
-    # at max, a wide interval stops there
-    capped = decide(runs, SeedTarget(min=3, max=3, step=2, target_halfwidth=1.0))
-    assert {d["status"] for d in capped if d["n_blocks"] == 6} == {STOPPED_AT_MAX}
-    # step never passes max
-    assert decide(runs, SeedTarget(3, 4, 2, 1.0))[0]["next_seeds"] == [0, 1, 2, 3]
+    # on the step grid (3, 5, 7, ...): 19 is on it; step 4 gives 3, 7, 11, 15, 19 too; step 5: 23
+    assert decide(runs, SeedTarget(3, 25, 5, 1.0))[0]["next_seeds"] == list(range(23))
+    # capped at max: more seeds up to max, then "stopped at max"
+    capped = decide(runs, SeedTarget(min=3, max=6, step=2, target_halfwidth=1.0))
+    assert capped[0]["status"] == MORE and capped[0]["next_seeds"] == list(range(6))
+    done = decide(runs, SeedTarget(min=3, max=3, step=2, target_halfwidth=1.0))
+    assert {d["status"] for d in done if d["n_blocks"] == 6} == {STOPPED_AT_MAX}
+
+
+def test_the_second_stage_is_decided_by_the_first_stage_only():
+    """Whatever the later seeds show, a group that has its second stage stops: the rule never
+    looks again (looking again is what inflated false positives)."""
+    first = {("nb", 6, "conv"): [60, 60, 60], ("nb", 6, "res"): [61, 62, 63]}
+    target = SeedTarget(min=3, max=25, step=1, target_halfwidth=1.0)
+    need = decide(_runs(first), target)[0]["next_seeds"]
+    for later in ([0.0] * 16, [5.0, -5.0] * 8):
+        runs = _runs({k: v + [x if "res" in k else 0.0 for x in later] for k, v in first.items()})
+        assert len(runs.seed.unique()) == len(need)
+        d = decide(runs, target)[0]
+        assert d["status"] == TARGET_MET and d["next_seeds"] == need
 
 
 def test_the_rule_ignores_the_sign_and_size_of_the_difference():
-    """Same spread, any mean difference: the same decision (width only, never p or sign)."""
+    """Same spread, any mean difference: the same decision (spread only, never p or sign)."""
     target = SeedTarget(min=3, max=6, step=1, target_halfwidth=1.0)
     decisions = set()
     for shift in (-5.0, 0.0, 0.3, 8.0):
         runs = _runs({("nb", 6, "conv"): [60, 60, 60], ("nb", 6, "res"): [60 + shift + d for d in (0, 0.5, 1.0)]})
         d = decide(runs, target)[0]
-        decisions.add((d["status"], round(d["widest_halfwidth"], 9)))
+        decisions.add((d["status"], round(d["widest_halfwidth"], 9), len(d["next_seeds"])))
     assert len(decisions) == 1
 
 
-def test_simulation_stopping_on_precision_keeps_false_positives_near_five_percent():
-    """No true difference: stopping on interval width keeps the share of 'significant'
-    conclusions near 5%; stopping as soon as p < 0.05 inflates it (Armitage et al. 1969)."""
-    t0 = time.perf_counter()
-    # the spread of paired differences half the target (as in the study: sd 0.4 to 0.8 points
-    # against a 1-point target)
-    sim = simulate_false_positives(SeedTarget(min=3, max=10, step=2, target_halfwidth=1.0),
-                                   studies=20_000, sd=0.5)
-    assert time.perf_counter() - t0 < 5       # thousands of studies, well under a second here
-    assert 0.04 <= sim["precision"]["false_positive_rate"] <= 0.065
+@pytest.mark.parametrize("ratio", [0.2, 0.5, 1.0, 2.0])
+def test_two_stage_rule_keeps_false_positives_at_five_percent(ratio):
+    """No true difference: the two-stage rule with Stein's test stays at 5% (within 3 simulation
+    standard errors) at every spread the docs tabulate; the earlier rule (repeated looks at the
+    width) and stopping at p < 0.05 do not."""
+    target = SeedTarget(min=3, max=10, step=2, target_halfwidth=1.0)
+    sim = simulate_false_positives(target, studies=20_000, sd=ratio)
+    assert sim["two_stage"]["false_positive_rate"] <= 0.05 + 3 * simulation_error()
     assert sim["p_value"]["false_positive_rate"] >= 0.09
-    assert sim["p_value"]["false_positive_rate"] > 1.5 * sim["precision"]["false_positive_rate"]
+    if ratio >= 1.0:
+        assert sim["repeated_width"]["false_positive_rate"] > 0.07
+
+
+def test_the_docs_table_is_what_the_command_prints():
+    page = (Path(__file__).parent.parent / "docs" / "statistics.md").read_text()
+    assert docs_table() in page
 
 
 def test_stopping_table_for_a_fixed_list():

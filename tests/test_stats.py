@@ -14,10 +14,7 @@ import pandas as pd
 import pytest
 
 from cifar_nets.stats import (
-    describe_comparison,
-    format_p,
     mean_ci,
-    paired_comparisons,
     paired_test,
     seed_summary,
     t_cdf,
@@ -193,7 +190,9 @@ def test_paired_test_hand_computed():
     assert r["p_value"] == pytest.approx(p, rel=1e-11)
     assert r["ci_low"] == pytest.approx(8 / 3 - T975_DF2 / 3, rel=1e-12)
     assert r["ci_high"] == pytest.approx(8 / 3 + T975_DF2 / 3, rel=1e-12)
-    assert set(r) == {"n", "mean_diff", "ci_low", "ci_high", "t", "p_value"}
+    assert set(r) == {"n", "mean_diff", "sd_diff", "se", "df", "ci_low", "ci_high", "t", "p_value",
+                      "p_equivalence"}
+    assert r["df"] == 2 and r["se"] == pytest.approx(1 / 3) and math.isnan(r["p_equivalence"])
     # direction: b - a flips t and the CI but not the two-sided p
     s = paired_test([1, 2, 4], [3, 5, 7])
     assert s["t"] == pytest.approx(-8.0, rel=1e-13)
@@ -306,149 +305,3 @@ def test_seed_summary_group_subset_and_none():
     assert whole.loc[0, "mean"] == pytest.approx(runs["test_acc"].mean())
     with pytest.raises(ValueError):
         seed_summary(runs, value_col="val_acc")
-
-
-# ----------------------------------------------------------------------------- paired_comparisons
-
-def _comparison_runs():
-    rows = [
-        # group (base, 2); first appearance order: resnet, convnet, plain (not alphabetical)
-        ("base", 2, "resnet", 0, 80.0), ("base", 2, "resnet", 1, 82.0), ("base", 2, "resnet", 2, 84.0),
-        ("base", 2, "convnet", 0, 75.0), ("base", 2, "convnet", 1, 78.0), ("base", 2, "convnet", 3, 60.0),
-        # plain listed in reverse seed order: pairing must go by seed, not by position
-        ("base", 2, "plain", 2, 83.0), ("base", 2, "plain", 1, 80.0), ("base", 2, "plain", 0, 79.0),
-        # group (base, 4): convnet listed first here, but the global order still puts resnet first
-        ("base", 4, "convnet", 0, 70.0), ("base", 4, "resnet", 0, 73.0), ("base", 4, "resnet", 1, 74.0),
-    ]
-    return pd.DataFrame(rows, columns=["recipe", "n_blocks", "block_type", "seed", "test_acc"])
-
-
-def test_paired_comparisons():
-    out = paired_comparisons(_comparison_runs())
-    assert list(out.columns) == ["recipe", "n_blocks", "a", "b", "n_pairs", "mean_diff", "ci_low",
-                                 "ci_high", "t", "p_value", "significant"]
-    assert [tuple(x) for x in out[["n_blocks", "a", "b"]].itertuples(index=False)] == [
-        (2, "resnet", "convnet"), (2, "resnet", "plain"), (2, "convnet", "plain"), (4, "resnet", "convnet")]
-    r = out.iloc[0]
-    # resnet - convnet on common seeds {0, 1} only: d = [5, 4], mean 4.5, sd = sqrt(0.5),
-    # sem = 0.5, t = 9, df = 1 (Cauchy): p = 2 * atan(1/9) / pi = 0.0704...
-    assert r["n_pairs"] == 2 and r["mean_diff"] == pytest.approx(4.5)
-    assert r["t"] == pytest.approx(9.0, rel=1e-12)
-    assert r["p_value"] == pytest.approx(2 * math.atan(1 / 9) / math.pi, rel=1e-10)
-    assert not r["significant"]  # p = 0.07
-    r = out.iloc[1]
-    # resnet - plain matched by seed: seed0 80-79 = 1, seed1 82-80 = 2, seed2 84-83 = 1 -> mean 4/3,
-    # var 1/3, sem 1/3, t = 4, df = 2: p = 1 - 4/sqrt(18) = 0.0572 (by position: d = [-3, 0, 5])
-    assert r["n_pairs"] == 3 and r["mean_diff"] == pytest.approx(4 / 3)
-    assert r["t"] == pytest.approx(4.0, rel=1e-12)
-    assert r["p_value"] == pytest.approx(1 - 4 / math.sqrt(18), rel=1e-10)
-    r = out.iloc[2]
-    # convnet - plain on seeds {0, 1}: d = [75-79, 78-80] = [-4, -2], mean -3, sem 1, t = -3, df 1
-    assert r["mean_diff"] == pytest.approx(-3.0) and r["t"] == pytest.approx(-3.0, rel=1e-12)
-    assert r["p_value"] == pytest.approx(2 * math.atan(1 / 3) / math.pi, rel=1e-10)
-    r = out.iloc[3]
-    # (base, 4): only seed 0 is shared -> one pair, no test, never significant
-    assert r["n_pairs"] == 1 and r["mean_diff"] == pytest.approx(3.0)
-    assert math.isnan(r["p_value"]) and not r["significant"]
-    assert out["significant"].dtype == bool and out["n_pairs"].dtype.kind == "i"
-
-
-def test_paired_comparisons_significance_and_options():
-    rows = []
-    for seed, (x, y) in enumerate([(80.0, 75.0), (81.0, 75.5), (82.5, 76.0), (80.5, 75.2)]):
-        rows += [("A", seed, x), ("B", seed, y)]
-    runs = pd.DataFrame(rows, columns=["block_type", "seed", "test_acc"])
-    out = paired_comparisons(runs)  # no "recipe"/"n_blocks" columns: one global group
-    assert list(out.columns)[:2] == ["a", "b"] and len(out) == 1
-    assert bool(out.loc[0, "significant"]) and out.loc[0, "p_value"] < 0.05
-    strict = paired_comparisons(runs, confidence=0.999999)
-    assert not bool(strict.loc[0, "significant"])
-    assert strict.loc[0, "ci_high"] - strict.loc[0, "ci_low"] > out.loc[0, "ci_high"] - out.loc[0, "ci_low"]
-    dup = pd.concat([runs, runs.iloc[[0]]], ignore_index=True)
-    with pytest.raises(ValueError):
-        paired_comparisons(dup)
-
-
-def test_paired_comparisons_no_common_seed():
-    runs = pd.DataFrame({"block_type": ["A", "B"], "seed": [0, 1], "test_acc": [70.0, 71.0]})
-    out = paired_comparisons(runs)
-    assert out.loc[0, "n_pairs"] == 0 and math.isnan(out.loc[0, "mean_diff"])
-    assert not bool(out.loc[0, "significant"])
-    assert "no paired seeds" in describe_comparison(out.iloc[0])
-
-
-# ----------------------------------------------------------------------------- describe_comparison
-
-NAMES = {"resnet": "Custom_ResNet", "convnet": "Custom_ConvNet"}
-
-
-def test_describe_significant():
-    row = {"a": "resnet", "b": "convnet", "n_pairs": 3, "mean_diff": 6.3, "ci_low": 5.1,
-           "ci_high": 7.5, "t": 12.0, "p_value": 0.002, "significant": True}
-    assert describe_comparison(row, NAMES) == (
-        "Custom_ResNet beats Custom_ConvNet by 6.3 points (95% CI 5.1 to 7.5, p = 0.002, "
-        "3 paired seeds): significant at 95%.")
-    # the better item is named first: a negative a - b difference swaps names and the CI
-    flipped = {**row, "a": "convnet", "b": "resnet", "mean_diff": -6.3, "ci_low": -7.5, "ci_high": -5.1}
-    assert describe_comparison(flipped, NAMES) == describe_comparison(row, NAMES)
-    # without a mapping the raw item values are used
-    assert describe_comparison(row).startswith("resnet beats convnet by 6.3 points")
-    assert "p < 0.001" in describe_comparison({**row, "p_value": 1e-5})
-
-
-def test_describe_not_significant():
-    row = pd.Series({"a": "resnet", "b": "convnet", "n_pairs": 3, "mean_diff": 0.4, "ci_low": -1.2,
-                     "ci_high": 2.0, "t": 1.0, "p_value": 0.41, "significant": False})
-    assert describe_comparison(row, NAMES) == (
-        "Custom_ResNet vs Custom_ConvNet: the difference of 0.4 points (95% CI -1.2 to 2.0, "
-        "p = 0.41, 3 paired seeds) is not significant at 95%.")
-    # no -0.0 from rounding
-    tiny = describe_comparison({**row.to_dict(), "mean_diff": 0.02, "ci_low": -0.04, "ci_high": 0.08}, NAMES)
-    assert "CI 0.0 to 0.1" in tiny and "-0.0" not in tiny
-
-
-def test_describe_single_seed():
-    row = {"a": "resnet", "b": "convnet", "n_pairs": 1, "mean_diff": -2.26, "ci_low": math.nan,
-           "ci_high": math.nan, "t": math.nan, "p_value": math.nan, "significant": False}
-    assert describe_comparison(row, NAMES) == (
-        "Custom_ConvNet leads Custom_ResNet by 2.3 points on only one seed, no significance test.")
-
-
-def test_describe_uses_p_and_confidence_when_no_flag():
-    base = {"a": "x", "b": "y", "n_pairs": 5, "mean_diff": 1.0, "ci_low": 0.1, "ci_high": 1.9, "t": 3.0}
-    assert "beats" in describe_comparison({**base, "p_value": 0.03})
-    text = describe_comparison({**base, "p_value": 0.03}, confidence=0.99)
-    assert "not significant at 99%" in text and "99% CI" in text
-
-
-def test_describe_rows_from_paired_comparisons():
-    out = paired_comparisons(_comparison_runs())
-    texts = [describe_comparison(r, NAMES) for _, r in out.iterrows()]
-    assert texts[0] == ("Custom_ResNet vs Custom_ConvNet: the difference of 4.5 points "
-                        "(95% CI -1.9 to 10.9, p = 0.07, 2 paired seeds) is not significant at 95%.")
-    assert texts[2].startswith("plain vs Custom_ConvNet: the difference of 3.0 points")
-    assert texts[3].endswith("only one seed, no significance test.")
-    # namedtuples from itertuples work too
-    assert describe_comparison(next(out.itertuples(index=False)), NAMES) == texts[0]
-
-
-def test_format_p_never_rounds_across_alpha():
-    assert format_p(0.0496) == "p = 0.0496"  # not "p = 0.05" for a significant result
-    assert format_p(0.0504) == "p = 0.05"  # same side of alpha: 2 digits suffice
-    assert format_p(0.41) == "p = 0.41"
-    assert format_p(0.002) == "p = 0.002"
-    assert format_p(0.0004) == "p < 0.001"
-    assert format_p(1.0) == "p = 1"
-
-
-def test_describe_comparison_of_identical_runs_says_so():
-    # e.g. ConvNet and ResNet with 0 blocks: the same network, the same accuracy seed by seed
-    out = paired_comparisons(pd.DataFrame({
-        "block_type": ["conv"] * 3 + ["res"] * 3, "seed": [0, 1, 2] * 2,
-        "test_acc": [67.41, 67.66, 67.93] * 2}))
-    names = {"conv": "Custom_ConvNet", "res": "Custom_ResNet"}
-    text = describe_comparison(out.iloc[0], names)
-    assert text == ("Custom_ConvNet and Custom_ResNet reach the same test accuracy on each of the 3 paired seeds: "
-                    "no difference to test.")
-    nearly = {**out.iloc[0].to_dict(), "mean_diff": 0.01, "ci_high": 0.05, "ci_low": -0.03, "p_value": 0.6}
-    assert "not significant" in describe_comparison(nearly, names)
