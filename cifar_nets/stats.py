@@ -34,6 +34,7 @@ __all__ = [
     "t_ppf",
     "mean_ci",
     "paired_test",
+    "welch_test",
     "tost_p",
     "adjust_p",
     "prob_better",
@@ -190,6 +191,24 @@ def paired_test(a: Any, b: Any, confidence: float = 0.95, margin: float | None =
     half = t_ppf(0.5 + 0.5 * confidence, df) * se
     return {**out, "ci_low": mean - half, "ci_high": mean + half, "t": t,
             "p_value": min(1.0, max(0.0, p))}
+
+
+def welch_test(a: Any, b: Any, confidence: float = 0.95, margin: float | None = None) -> dict:
+    """Unpaired (Welch) test of mean(a) - mean(b), for runs that no seed pairs (e.g. two
+    pipelines with different random streams): ``{"mean_diff", "se", "df", "ci_low", "ci_high",
+    "p_value", "p_equivalence"}`` (TOST at ``margin``, NaN without one). Each needs 2 values."""
+    confidence = _check_confidence(confidence)
+    a, b = _as_finite_1d(a, "a"), _as_finite_1d(b, "b")
+    if a.size < 2 or b.size < 2:
+        raise ValueError(f"welch_test needs two or more values a side, got {a.size} and {b.size}")
+    va, vb = np.var(a, ddof=1) / a.size, np.var(b, ddof=1) / b.size
+    se = float(math.sqrt(va + vb))
+    df = float((va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))) if se else math.inf
+    mean = float(np.mean(a) - np.mean(b))
+    half = t_ppf(0.5 + 0.5 * confidence, df) * se
+    p = 2.0 * t_sf(abs(mean / se), df) if se else float(mean == 0.0)
+    return {"mean_diff": mean, "se": se, "df": df, "ci_low": mean - half, "ci_high": mean + half,
+            "p_value": p, "p_equivalence": tost_p(mean, se, df, margin) if margin else math.nan}
 
 
 # --------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cifar_nets import MODEL_NAMES  # noqa: E402
+from cifar_nets.stats import adjust_p, welch_test  # noqa: E402
 from cifar_nets.verdicts import StatsSettings, paired_comparisons  # noqa: E402
 
 NOTEBOOK_6 = {"conv": [65.96, 64.58, 64.61], "res": [70.13, 69.48, 69.64],
@@ -35,6 +36,30 @@ STUDIES = {
     "Recipes: notebook against modern (6 blocks)": {("notebook", 6): NOTEBOOK_6,
                                                     ("modern", 6): MODERN_6},
 }
+
+
+# docs/speed.md, "The engine against the notebook's pipeline": Custom_ResNet, seeds 0, 1, 2
+PIPELINE = {"notebook pipeline (fp32)": [70.26, 70.25, 70.52],
+            "engine, fp32 + channels-last": [69.57, 70.28, 69.36],
+            "engine, bf16 + channels-last (default)": [70.13, 69.48, 69.64]}
+
+
+def engine_table(margin: float = 1.0) -> str:
+    """The engines against the notebook's pipeline: Welch tests (no seed pairs them) and TOST at
+    +-margin, Holm over the two comparisons."""
+    base, *engines = PIPELINE
+    res = [welch_test(PIPELINE[e], PIPELINE[base], margin=margin) for e in engines]
+    p_adj = adjust_p([r["p_value"] for r in res], "holm")
+    eq_adj = adjust_p([r["p_equivalence"] for r in res], "holm")
+    lines = ["| engine - notebook pipeline | difference | 95% CI (Welch) | p, Holm | "
+             f"equivalence within ±{margin:g} point: p, Holm | verdict |",
+             "| --- | ---: | --- | ---: | ---: | --- |"]
+    for e, r, p, q in zip(engines, res, p_adj, eq_adj):
+        verdict = ("better" if p < 0.05 else f"equivalent within ±{margin:g} point" if q < 0.05
+                   else "inconclusive")
+        lines.append(f"| {e} | {r['mean_diff']:+.2f} | {r['ci_low']:+.2f} to {r['ci_high']:+.2f} "
+                     f"| {p:.3f} | {q:.3f} | {verdict} |")
+    return "\n".join(lines) + "\n"
 
 
 def runs_of(study: dict) -> pd.DataFrame:
@@ -70,6 +95,7 @@ def table(study: dict, settings: StatsSettings = StatsSettings()) -> str:
 def main() -> None:
     for title, study in STUDIES.items():
         print(f"{title}:\n\n{table(study)}")
+    print(f"The engine against the notebook's pipeline (Custom_ResNet):\n\n{engine_table()}")
 
 
 if __name__ == "__main__":

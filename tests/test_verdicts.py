@@ -226,3 +226,21 @@ def test_family_wise_error_under_the_null_is_at_most_five_percent_with_holm(grou
     assert fwer <= 0.05 + 3 * se, fwer
     if groups > 1:       # 12 comparisons unadjusted: far above the nominal level
         assert raw > 0.2, raw
+
+
+# ----------------------------------------------------------------------------- the docs' numbers
+
+def test_the_docs_hold_the_verdicts_recomputed_from_the_recorded_runs():
+    """docs/results.md and docs/speed.md carry exactly the tables scripts/recorded_verdicts.py
+    computes from the per-seed accuracies they list (so a change of statistics shows in them)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, str(root / "scripts/recorded_verdicts.py")],
+                         capture_output=True, text=True, check=True).stdout
+    tables = [b.strip() for b in out.split("\n\n") if b.startswith("|")]
+    assert len(tables) == 4
+    docs = (root / "docs/results.md").read_text() + (root / "docs/speed.md").read_text()
+    for t in tables:
+        assert t in docs, t.splitlines()[0]
