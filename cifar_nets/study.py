@@ -258,9 +258,9 @@ def report_intro(n_runs: int, data_label: str, study: dict, data: dict | None = 
     data section, adds which part of the archive was used."""
     seeds = study["seeds"]
     seeds_text = (", ".join(map(str, seeds)) if isinstance(seeds, list) else
-                  f"chosen per group until the widest 95% interval of a paired difference is "
-                  f"within ±{seeds['target_halfwidth']:g} points ({seeds['min']} to {seeds['max']} "
-                  f"seeds)")
+                  f"chosen per group by Stein's two-stage rule so that the widest 95% interval of a "
+                  f"paired difference is within ±{seeds['target_halfwidth']:g} points ({seeds['min']} "
+                  f"to {seeds['max']} seeds)")
     return render_html(_INTRO, n_runs=n_runs, label=data_label, study=study, seeds=seeds_text,
                        used=images_used_text(data or {}))
 
