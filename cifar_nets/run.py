@@ -87,7 +87,8 @@ def train_and_write(*, data: str | Path, split: str | Path, options: EngineOptio
             curves.close()
     facts = dict(result.summary, split_file=str(split), job_wall_seconds=time.time() - t0,
                  **(extra or {}), job_end=time.time())
-    save_weights(outputs.weights, result.weights, spec, facts["evaluated_weights"])
+    save_weights(outputs.weights, result.weights, spec, facts["evaluated_weights"],
+                 identity=result.identity or None)
     write_csv(outputs.history, pd.DataFrame(result.history))
     write_json(outputs.summary, facts)
     Path(outputs.checkpoint).unlink(missing_ok=True)   # outputs are safe

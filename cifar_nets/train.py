@@ -46,6 +46,7 @@ class TrainResult:
     history: list[dict]
     weights: dict            # the state dict handed to evaluation (best or last, per options)
     summary: dict = field(default_factory=dict)
+    identity: dict = field(default_factory=dict)   # run_identity: written into the weights file
 
 
 def _sync(device):
@@ -275,7 +276,7 @@ def _summary(run: _RunState) -> TrainResult:
         **project_version(),
     }
     run.log(f"done: best val {best['val_acc']:.2f}% at epoch {best['epoch']}; evaluating {which}")
-    return TrainResult(history=history, weights=weights, summary=summary)
+    return TrainResult(history=history, weights=weights, summary=summary, identity=run.identity)
 
 
 def _progress_bar(run: _RunState, progress: bool | None):
