@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--data", help="cached arrays (default: results/data/cifar10.npz)")
     ap.add_argument("--split", help="split file (default: results/data/split-seed<split.seed>.npz)")
     ap.add_argument("--recipe")
-    ap.add_argument("--block-type", choices=BLOCK_TYPES)
+    ap.add_argument("--block-type", help=f"{', '.join(BLOCK_TYPES)} or a block of your own "
+                    "named under model.custom_blocks")
     ap.add_argument("--n-blocks", type=int)
     ap.add_argument("--seed", type=int)
     ap.add_argument("--epochs", type=int, help="recipes.<recipe>.epochs")
