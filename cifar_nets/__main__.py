@@ -120,6 +120,7 @@ def main(argv=None) -> int:
 
     from .data import DataError
     from .hardware import usable_cpus
+    from .io import DiskFullError
     from .recipe import EngineOptions, Recipe
     from .custom_blocks import register_custom_blocks
     from .run import train_and_write
@@ -137,7 +138,7 @@ def main(argv=None) -> int:
             summary=args.out / "train.json", checkpoint=args.out / "checkpoint.pt",
             log=lambda m: print(m, file=sys.stderr, flush=True), progress=None,
             tensorboard=args.out / "tensorboard" if cfg["logging"]["tensorboard"] else None)
-    except (DataError, TrainingDiverged) as exc:
+    except (DataError, TrainingDiverged, DiskFullError) as exc:
         ap.exit(1, f"{ap.prog}: error: {str(exc).splitlines()[0]}\n")
     return 0
 

@@ -17,6 +17,7 @@ and ends bit-identical to an uninterrupted one (CPU, fp32).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from dataclasses import asdict
@@ -29,6 +30,7 @@ import torch
 from . import faults
 from .data import arrays_sha256
 from .hardware import resolve_options
+from . import io as fileio
 from .io import atomic_path
 from .models import block_identity, build_model
 from .recipe import NUMERIC_ENGINE_KEYS, EngineOptions, RunSpec
@@ -114,9 +116,15 @@ def identity_differences(old, new: dict, old_where: str = "in the checkpoint",
 # --------------------------------------------------------------------------- the checkpoint
 
 def save_checkpoint(state: dict, path: Path) -> None:
-    """`state` to `path` with torch.save, atomically and flushed to disk."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """`state` to `path` with torch.save, atomically and flushed to disk. Serialised in memory
+    first, so a full disk is an OSError of the write (torch's own writer would say only
+    "unexpected pos"): a one-line cifar_nets.io.DiskFullError naming `path` and its size, the
+    last complete file there kept."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    with atomic_path(path, size=len(data)) as tmp:
+        fileio.write_file(tmp, data)
         if faults.fault("kill_in_checkpoint_write", state.get("epoch"), path):
             faults.kill(truncate=tmp)  # test-only (cifar_nets/faults.py): a write cut off midway
         with open(tmp, "rb+") as f:
