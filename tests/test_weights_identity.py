@@ -157,3 +157,23 @@ def test_a_custom_block_edited_between_training_and_evaluation_is_refused(files,
     register_custom_blocks(model)
     message = refused(files, tmp_path / "run", spec("scaled"))
     assert "block source_sha256 (" in message and " in the weights, " in message, message
+
+
+# --------------------------------------------------------------------------- the workflow
+
+@pytest.mark.workflow
+def test_the_workflow_refuses_another_seeds_model_pt(tmp_path):
+    """The issue's reproduction: copy seed 1's model.pt over seed 0's and rerun: the evaluate job
+    stops with the line naming both seeds, instead of scoring seed 1 again as seed 0."""
+    from workflow_helpers import snakemake, tiny_config
+    cfg = tiny_config(tmp_path, epochs=2, block_types=["res"], n_blocks=[1], seeds=[0, 1],
+                      recipes=["notebook"])
+    runs = tmp_path / "results/runs/notebook/res/n1"
+    targets = [f"results/runs/notebook/res/n1/seed{s}/metrics.json" for s in (0, 1)]
+    snakemake(tmp_path, "--configfile", str(cfg), "--cores", "2", *targets)
+    shutil.copy(runs / "seed1" / "model.pt", runs / "seed0" / "model.pt")
+    (runs / "seed0" / "metrics.json").unlink()
+    snakemake(tmp_path, "--configfile", str(cfg), "--cores", "1", targets[0], ok=False)
+    log = (tmp_path / "logs/evaluate/notebook/res/n1/seed0.log").read_text()
+    assert "these weights are not this run's: seed (1 in the weights, 0 for this run)" in log, log
+    assert not (runs / "seed0" / "metrics.json").exists()
