@@ -146,6 +146,7 @@ def main(argv=None) -> int:
 
     from .data import DataError
     from .hardware import usable_cpus
+    from .custom_blocks import CustomBlockError
     from .io import DiskFullError
     from .recipe import EngineOptions, Recipe
     from .custom_blocks import register_custom_blocks
@@ -164,7 +165,7 @@ def main(argv=None) -> int:
             summary=args.out / "train.json", checkpoint=args.out / "checkpoint.pt",
             log=lambda m: print(m, file=sys.stderr, flush=True), progress=None,
             tensorboard=args.out / "tensorboard" if cfg["logging"]["tensorboard"] else None)
-    except (DataError, TrainingDiverged, DiskFullError) as exc:
+    except (DataError, TrainingDiverged, DiskFullError, CustomBlockError) as exc:
         ap.exit(1, f"{ap.prog}: error: {str(exc).splitlines()[0]}\n")
     return 0
 

@@ -149,14 +149,16 @@ def _cases(engine: dict | None) -> list[tuple[bool, bool]]:
     return [(False, False)] + ([(bf16, channels_last)] if bf16 or channels_last else [])
 
 
-def check_block(block: CustomBlock, n_hidden: int, engine: dict | None = None) -> int:
+def check_block(block: CustomBlock, n_hidden: int, engine: dict | None = None,
+                device=None) -> int:
     """Build the block for `n_hidden` channels and run it as training and evaluation will: a
     non-leaf input (a convolution's output there), a batch of one (a last batch) and of
     DUMMY_BATCH, in training mode with a backward pass and in eval mode without gradients, in
     float32 and, when `engine` (the config's) may use them, under bf16 autocast and with a
     channels-last input. The output must be a finite floating tensor of the input's shape, on
-    its device, float32 (or bfloat16 under autocast). Checked on the CPU: the process that checks
-    a config never initialises a GPU. Its number of trainable parameters, or CustomBlockError
+    its device, float32 (or bfloat16 under autocast). On `device` (default the CPU: the process
+    that checks a config never initialises a GPU; a training job checks its block again on its
+    own device, :func:`check_in_job`). Its number of trainable parameters, or CustomBlockError
     (any failure, SystemExit included, is one line naming the key)."""
     import torch  # noqa: PLC0415 - only a config with blocks of its own needs torch here
 
@@ -165,29 +167,31 @@ def check_block(block: CustomBlock, n_hidden: int, engine: dict | None = None) -
     if not isinstance(module, torch.nn.Module):
         raise CustomBlockError(f"{key}: {block.target}({n_hidden}) is a {type(module).__name__}, "
                                "not a torch.nn.Module")
-    device = torch.device("cpu")
-    _guarded(key, f"{block.target}.to({device.type})", lambda: module.to(device))
+    device = torch.device("cpu" if device is None else device)
+    _guarded(key, f"{block.target}.to({device})", lambda: module.to(device))
     gen = torch.Generator().manual_seed(0)
     for bf16, channels_last in _cases(engine):
         for training in (True, False):
             for n in (DUMMY_BATCH, 1):
-                _run_once(block, module, key, n, n_hidden, training, bf16, channels_last, gen)
+                _run_once(block, module, key, n, n_hidden, training, bf16, channels_last, gen,
+                          device)
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def _run_once(block, module, key, n, n_hidden, training, bf16, channels_last, gen) -> None:
+def _run_once(block, module, key, n, n_hidden, training, bf16, channels_last, gen,
+              device) -> None:
     import torch  # noqa: PLC0415
 
     shape = (n, n_hidden, FEATURE_SIDE, FEATURE_SIDE)
     mode = (f"in {'training' if training else 'eval'} mode"
             f"{', bf16 autocast' if bf16 else ', float32'}{', channels-last' if channels_last else ''}")
     how = f"{mode} on a batch of shape {shape}"
-    leaf = torch.randn(*shape, generator=gen, requires_grad=training)
+    leaf = torch.randn(*shape, generator=gen).to(device).requires_grad_(training)
 
     def forward():
         module.train(training)
         with torch.set_grad_enabled(training), \
-                torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             x = leaf * 1.0            # non-leaf, as a convolution's output is in the network
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -215,6 +219,19 @@ def _run_once(block, module, key, n, n_hidden, training, bf16, channels_last, ge
     if training and out.requires_grad:
         _guarded(key, f"{block.target}: the backward pass {how}",
                  lambda: out.float().sum().backward())
+
+
+def check_in_job(block_type: str, n_hidden: int, resolved: dict, device) -> None:
+    """In a training job: check the run's block of your own (if it is one) once more, on the
+    job's `device` with the options training `resolved` there (bf16, channels_last), before any
+    epoch, so that what only fails there is one line too. Nothing for a built-in block."""
+    from .models import block_identity  # noqa: PLC0415
+
+    identity = block_identity(block_type)
+    block = _LOADED.get((block_type, identity["class"])) if identity else None
+    if block is not None:
+        check_block(block, n_hidden, {"bf16": bool(resolved["bf16"]),
+                                      "channels_last": bool(resolved["channels_last"])}, device)
 
 
 def check_custom_blocks(model: dict, engine: dict | None = None) -> dict[str, int]:

@@ -31,6 +31,7 @@ from .batches import (DeviceData, augment_batch, autocast, draw_augmentation, pr
 from .checkpoints import (fingerprint, load_checkpoint, rng_state, run_identity, save_checkpoint,
                           set_rng_state)
 from .compiled import CompiledStep
+from .custom_blocks import check_in_job
 from .data import content_sha256
 from .hardware import configure_backends, environment_record, resolve_device, resolve_options
 from .models import build_model, count_parameters, flops_per_image, model_name
@@ -101,6 +102,7 @@ def _set_up(x_train, y_train, train_idx, val_idx, spec: RunSpec, options: Engine
     data = DeviceData(x_train, y_train, device, recipe.mean, recipe.std, resolved["channels_last"])
     train_on_device = torch.as_tensor(train_idx, device=device)
 
+    check_in_job(spec.block_type, spec.n_hidden, resolved, device)   # a block of your own, here
     torch.manual_seed(spec.seed)
     rng = torch.Generator().manual_seed(spec.seed)
     model = build_model(spec.block_type, spec.n_blocks, spec.n_hidden, spec.n_hidden_fc,

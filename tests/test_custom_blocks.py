@@ -242,6 +242,27 @@ def test_the_terminal_cli_accepts_a_configured_block(block_module):
         settings(args)
 
 
+def test_a_training_job_checks_its_block_again_on_its_device(block_module):
+    """What passed the config's check elsewhere (or skipped it) is checked where it trains, with
+    the options resolved there, before any epoch: one line, not a traceback mid-epoch."""
+    import numpy as np
+
+    from cifar_nets.custom_blocks import CustomBlockError
+    from cifar_nets.train import train_run
+    register_custom_blocks({"n_hidden": 32, "n_hidden_fc": 32,
+                            "custom_blocks": {"evalonly": f"{block_module}:EvalOnly"}})
+    x = np.random.default_rng(0).integers(0, 256, (60, 3, 32, 32), dtype=np.uint8)
+    y = np.arange(60) % 10
+    logs = []
+    with pytest.raises(CustomBlockError, match=r"^model\.custom_blocks\.evalonly: .* in eval mode, "
+                                               r"float32 on a batch of shape \(2, 32, 8, 8\) raised"):
+        train_run(x, y, np.arange(50), np.arange(50, 60), block_type="evalonly", n_blocks=1,
+                  seed=0, recipe=Recipe(epochs=1, batch_size=25), n_hidden=32, n_hidden_fc=32,
+                  options=engine(device="cpu", bf16=False, channels_last=False, compile=False),
+                  log=logs.append, progress=False)
+    assert not any("epoch" in m for m in logs), logs
+
+
 def test_a_module_that_fails_to_import_is_named(block_module, tmp_path):
     (tmp_path / f"{block_module}_broken.py").write_text("import torch\n1 / 0\n")
     message = _refused(gated=f"{block_module}_broken:GatedBlock")
