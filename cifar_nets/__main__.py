@@ -76,11 +76,11 @@ def settings(args) -> tuple[dict, dict]:
            "block_type": args.block_type or cfg["study"]["block_types"][0],
            "n_blocks": cfg["study"]["n_blocks"][0] if args.n_blocks is None else args.n_blocks,
            "seed": _first_seed(cfg["study"]["seeds"]) if args.seed is None else args.seed}
-    known = [*BLOCK_TYPES, *cfg["model"].get("custom_blocks", {})]
-    if run["block_type"] not in known:
+    custom = list(cfg["model"].get("custom_blocks") or {})
+    if run["block_type"] not in [*BLOCK_TYPES, *custom]:
+        yours = f": {', '.join(custom)}" if custom else ": none configured"
         raise ConfigError(f"--block-type: {run['block_type']!r} is not a block type (built-in: "
-                          f"{', '.join(BLOCK_TYPES)}; yours are named under model.custom_blocks"
-                          f"{': ' + ', '.join(known[len(BLOCK_TYPES):]) if known[len(BLOCK_TYPES):] else ''})")
+                          f"{', '.join(BLOCK_TYPES)}; yours, under model.custom_blocks{yours})")
     if run["recipe"] not in cfg["recipes"]:
         raise ConfigError(f"--recipe: unknown recipe {run['recipe']!r} "
                           f"(defined under recipes: {', '.join(cfg['recipes'])})")
@@ -146,10 +146,9 @@ def main(argv=None) -> int:
 
     from .data import DataError
     from .hardware import usable_cpus
-    from .custom_blocks import CustomBlockError
+    from .custom_blocks import CustomBlockError, register_custom_blocks
     from .io import DiskFullError
     from .recipe import EngineOptions, Recipe
-    from .custom_blocks import register_custom_blocks
     from .run import train_and_write
     from .train import TrainingDiverged
 
