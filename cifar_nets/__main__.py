@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--data", help="cached arrays (default: results/data/cifar10.npz)")
     ap.add_argument("--split", help="split file (default: results/data/split-seed<split.seed>.npz)")
     ap.add_argument("--recipe")
-    ap.add_argument("--block-type", choices=BLOCK_TYPES)
+    ap.add_argument("--block-type", help=f"{', '.join(BLOCK_TYPES)} or a block of your own "
+                    "named under model.custom_blocks")
     ap.add_argument("--n-blocks", type=int)
     ap.add_argument("--seed", type=int)
     ap.add_argument("--epochs", type=int, help="recipes.<recipe>.epochs")
@@ -59,6 +60,7 @@ def settings(args) -> tuple[dict, dict]:
     seed given here meets the same checks as one in study.*. Raises ConfigError."""
     import yaml
 
+    from . import BLOCK_TYPES
     from .config import ConfigError, load_config, set_key
     over: dict = {}
     for item in args.set:
@@ -74,6 +76,11 @@ def settings(args) -> tuple[dict, dict]:
            "block_type": args.block_type or cfg["study"]["block_types"][0],
            "n_blocks": cfg["study"]["n_blocks"][0] if args.n_blocks is None else args.n_blocks,
            "seed": _first_seed(cfg["study"]["seeds"]) if args.seed is None else args.seed}
+    custom = list(cfg["model"].get("custom_blocks") or {})
+    if run["block_type"] not in [*BLOCK_TYPES, *custom]:
+        yours = f": {', '.join(custom)}" if custom else ": none configured"
+        raise ConfigError(f"--block-type: {run['block_type']!r} is not a block type (built-in: "
+                          f"{', '.join(BLOCK_TYPES)}; yours, under model.custom_blocks{yours})")
     if run["recipe"] not in cfg["recipes"]:
         raise ConfigError(f"--recipe: unknown recipe {run['recipe']!r} "
                           f"(defined under recipes: {', '.join(cfg['recipes'])})")
@@ -99,6 +106,23 @@ def _existing(path: str, flag: str, hint: str) -> str:
     return path
 
 
+def _check_data(cfg: dict, data: str, split: str) -> None:
+    """The cache holds the training images the config's data keys ask for, and the split was
+    made for that cache (cifar_nets.run.check_cache_fits, check_split_fits): DataError if not."""
+    import numpy as np
+
+    from .data import DataError, load_split
+    from .run import check_cache_fits, check_split_fits
+    try:
+        with np.load(data, allow_pickle=False) as z:
+            n_train = len(z["y_train"])
+    except Exception as exc:  # noqa: BLE001 - whatever makes the cache unreadable
+        raise DataError(f"--data {data}: unreadable cache ({type(exc).__name__}: {exc})") from None
+    check_cache_fits(cfg["data"], data, n_train)
+    train_idx, val_idx = load_split(split)
+    check_split_fits(train_idx, val_idx, n_train, split, data)
+
+
 def main(argv=None) -> int:
     ap = _parser()
     args = ap.parse_args(argv)
@@ -109,9 +133,12 @@ def main(argv=None) -> int:
                          "run `snakemake results/data/cifar10.npz` first, or pass --data")
         split = _existing(args.split or f"results/data/split-seed{cfg['split']['seed']}.npz",
                           "--split", "run `snakemake -n` to see the split job, or pass --split")
+        _check_data(cfg, data, split)
         args.out.mkdir(parents=True, exist_ok=True)
     except ConfigError as exc:
         ap.exit(2, f"{ap.prog}: config error: {exc}\n")
+    except ValueError as exc:       # DataError: a cache or split that does not fit
+        ap.exit(2, f"{ap.prog}: error: {str(exc).splitlines()[0]}\n")
     except OSError as exc:
         ap.exit(2, f"{ap.prog}: error: --out {args.out}: {exc.strerror or exc}\n")
 
@@ -119,8 +146,9 @@ def main(argv=None) -> int:
 
     from .data import DataError
     from .hardware import usable_cpus
+    from .custom_blocks import CustomBlockError, register_custom_blocks
+    from .io import DiskFullError
     from .recipe import EngineOptions, Recipe
-    from .custom_blocks import register_custom_blocks
     from .run import train_and_write
     from .train import TrainingDiverged
 
@@ -136,7 +164,7 @@ def main(argv=None) -> int:
             summary=args.out / "train.json", checkpoint=args.out / "checkpoint.pt",
             log=lambda m: print(m, file=sys.stderr, flush=True), progress=None,
             tensorboard=args.out / "tensorboard" if cfg["logging"]["tensorboard"] else None)
-    except (DataError, TrainingDiverged) as exc:
+    except (DataError, TrainingDiverged, DiskFullError, CustomBlockError) as exc:
         ap.exit(1, f"{ap.prog}: error: {str(exc).splitlines()[0]}\n")
     return 0
 

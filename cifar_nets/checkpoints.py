@@ -7,7 +7,9 @@
   :func:`load_checkpoint` (only the same run's; any other is set aside with a line saying why),
   :func:`rng_state` and :func:`set_rng_state`.
 - The weights file (model.pt) that training writes and evaluation reads: :func:`save_weights`
-  (the evaluated weights plus what rebuilds the network) and :func:`load_model`.
+  (the evaluated weights, what rebuilds the network and the run's identity) and :func:`load_model`
+  (given the run it is read for, :func:`spec_identity`, it refuses any other run's weights:
+  :func:`check_weights`, :class:`WeightsError`).
 
 The checkpoint is written after every epoch, so a killed job resumes from its last finished epoch
 and ends bit-identical to an uninterrupted one (CPU, fp32).
@@ -15,6 +17,7 @@ and ends bit-identical to an uninterrupted one (CPU, fp32).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from dataclasses import asdict
@@ -27,6 +30,7 @@ import torch
 from . import faults
 from .data import arrays_sha256
 from .hardware import resolve_options
+from . import io as fileio
 from .io import atomic_path
 from .models import block_identity, build_model
 from .recipe import NUMERIC_ENGINE_KEYS, EngineOptions, RunSpec
@@ -52,10 +56,20 @@ def run_identity(spec: RunSpec, options: EngineOptions, device: torch.device, *,
         "data": data_sha256,
         "split": arrays_sha256(np.asarray(train_idx, dtype=np.int64),
                                np.asarray(val_idx, dtype=np.int64)),
+        **spec_identity(spec),
+        "engine": engine,
+    }
+    return json.loads(json.dumps(identity, default=str))
+
+
+def spec_identity(spec: RunSpec) -> dict:
+    """The part of :func:`run_identity` that the run `spec` alone fixes: block type, depth, seed,
+    recipe, widths and, for a block of your own, its "module:Class" and source file's sha256 as
+    imported in this process. What evaluation expects of the weights it reads."""
+    identity = {
         "block_type": spec.block_type, "n_blocks": int(spec.n_blocks), "seed": int(spec.seed),
         "recipe": asdict(spec.recipe),
         "model": {"n_hidden": int(spec.n_hidden), "n_hidden_fc": int(spec.n_hidden_fc)},
-        "engine": engine,
     }
     block = block_identity(spec.block_type)   # a block of your own: its class and source's sha256
     if block is not None:
@@ -74,10 +88,12 @@ def _show(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def identity_differences(old, new: dict) -> list[str]:
+def identity_differences(old, new: dict, old_where: str = "in the checkpoint",
+                         new_where: str = "now") -> list[str]:
     """What differs between a checkpoint's identity (`old`) and this run's (`new`), one phrase
     per differing part, e.g. "written for other data (sha256 ab12.. in the checkpoint, cd34..
-    now)" or "recipe lr (0.003 in the checkpoint, 0.001 now)"."""
+    now)" or "recipe lr (0.003 in the checkpoint, 0.001 now)". `old_where` and `new_where` name
+    the two sides (the weights file's words: "in the weights", "for this run")."""
     if not isinstance(old, dict):
         return ["written by an older cifar_nets (no run identity recorded)"]
     out = []
@@ -87,22 +103,28 @@ def identity_differences(old, new: dict) -> list[str]:
             continue
         if key in ("data", "split"):
             what = "other data" if key == "data" else "another train/validation split"
-            out.append(f"written for {what} (sha256 {str(a)[:12]}.. in the checkpoint, "
-                       f"{str(b)[:12]}.. now)")
+            out.append(f"written for {what} (sha256 {str(a)[:12]}.. {old_where}, "
+                       f"{str(b)[:12]}.. {new_where})")
         elif isinstance(a, dict) and isinstance(b, dict):
-            out += [f"{key} {k} ({_show(a.get(k))} in the checkpoint, {_show(b.get(k))} now)"
+            out += [f"{key} {k} ({_show(a.get(k))} {old_where}, {_show(b.get(k))} {new_where})"
                     for k in [*b, *(k for k in a if k not in b)] if a.get(k) != b.get(k)]
         else:
-            out.append(f"{key} ({_show(a)} in the checkpoint, {_show(b)} now)")
+            out.append(f"{key} ({_show(a)} {old_where}, {_show(b)} {new_where})")
     return out
 
 
 # --------------------------------------------------------------------------- the checkpoint
 
 def save_checkpoint(state: dict, path: Path) -> None:
-    """`state` to `path` with torch.save, atomically and flushed to disk."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """`state` to `path` with torch.save, atomically and flushed to disk. Serialised in memory
+    first, so a full disk is an OSError of the write (torch's own writer would say only
+    "unexpected pos"): a one-line cifar_nets.io.DiskFullError naming `path` and its size, the
+    last complete file there kept."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    with atomic_path(path, size=len(data)) as tmp:
+        fileio.write_file(tmp, data)
         if faults.fault("kill_in_checkpoint_write", state.get("epoch"), path):
             faults.kill(truncate=tmp)  # test-only (cifar_nets/faults.py): a write cut off midway
         with open(tmp, "rb+") as f:
@@ -162,19 +184,55 @@ def set_rng_state(st: dict, gen: torch.Generator, device: torch.device) -> None:
 
 # --------------------------------------------------------------------------- the weights file
 
-def save_weights(path, weights: dict, spec: RunSpec, which: str) -> None:
-    """The evaluated weights plus what is needed to rebuild the network (loads weights_only)."""
+class WeightsError(ValueError):
+    """A weights file that is not the run's it is read for (one line naming both), or one
+    written without a run identity."""
+
+
+def save_weights(path, weights: dict, spec: RunSpec, which: str,
+                 identity: dict | None = None) -> None:
+    """The evaluated weights plus what is needed to rebuild the network (loads weights_only) and
+    the run's identity (:func:`run_identity`, with its :func:`fingerprint`), so evaluation can
+    tell them from another run's (:func:`check_weights`). `identity` None: the spec's part only."""
     recipe = spec.recipe
+    identity = spec_identity(spec) if identity is None else identity
     save_checkpoint({"model": weights, "block_type": spec.block_type,
                      "n_blocks": int(spec.n_blocks), "n_hidden": int(spec.n_hidden),
                      "n_hidden_fc": int(spec.n_hidden_fc), "dropout": float(recipe.dropout),
-                     "mean": list(recipe.mean), "std": list(recipe.std), "which": which},
+                     "mean": list(recipe.mean), "std": list(recipe.std), "which": which,
+                     "identity": identity, "fingerprint": fingerprint(identity)},
                     Path(path))
 
 
-def load_model(path, device="cpu") -> tuple[torch.nn.Module, dict]:
-    """The network a weights file holds (in eval mode, on `device`) and the file's contents."""
+def check_weights(blob: dict, path, expect: dict, run_fingerprint: str | None = None) -> None:
+    """Raise WeightsError unless the weights file `blob` (read from `path`) was written by the run
+    `expect` describes: every part of `expect` (:func:`spec_identity`, perhaps with the `data`
+    checksum) equals the weights' identity, and, when `run_fingerprint` (train.json's) is given,
+    the weights' identity is the one that train.json's run had. One line naming both sides."""
+    identity = blob.get("identity") if isinstance(blob, dict) else None
+    if not isinstance(identity, dict):
+        raise WeightsError(
+            f"{path}: written without a run identity (by an older cifar_nets), so nothing says "
+            f"which run's weights these are; retrain that run (delete {path} and its train.json, "
+            f"or snakemake --forcerun train)")
+    differences = identity_differences({k: identity.get(k) for k in expect}, expect,
+                                       "in the weights", "for this run")
+    if not differences and run_fingerprint is not None and fingerprint(identity) != run_fingerprint:
+        differences = [f"run fingerprint ({fingerprint(identity)} in the weights, "
+                       f"{run_fingerprint} in its train.json: another run's weights)"]
+    if differences:
+        raise WeightsError(f"{path}: these weights are not this run's: {'; '.join(differences)}; "
+                           f"retrain this run (delete {path}, or snakemake --forcerun train)")
+
+
+def load_model(path, device="cpu", *, expect: dict | None = None,
+               run_fingerprint: str | None = None) -> tuple[torch.nn.Module, dict]:
+    """The network a weights file holds (in eval mode, on `device`) and the file's contents.
+    Given the run it is read for (`expect`, `run_fingerprint`: :func:`check_weights`), another
+    run's weights, or weights without an identity, are refused before anything is built."""
     blob = torch.load(path, map_location="cpu", weights_only=True)
+    if expect is not None:
+        check_weights(blob, path, expect, run_fingerprint)
     model = build_model(blob["block_type"], blob["n_blocks"], blob["n_hidden"],
                         blob["n_hidden_fc"], blob["dropout"])
     model.load_state_dict(blob["model"])

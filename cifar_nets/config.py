@@ -286,7 +286,7 @@ def check_custom_block_config(cfg: dict) -> None:
     """model.custom_blocks: each block imports, builds for model.n_hidden and keeps the shape on a
     dummy batch (cifar_nets/custom_blocks.py), before any job."""
     try:
-        check_custom_blocks(cfg["model"])
+        check_custom_blocks(cfg["model"], cfg.get("engine"))
     except CustomBlockError as exc:
         raise ConfigError(str(exc)) from None
 

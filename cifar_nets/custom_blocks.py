@@ -14,8 +14,11 @@ The contract a class must meet (the built-in ConvBlock, ResBlock and SkipBlock m
   same way (:func:`register_custom_blocks`).
 
 Before any job, :func:`check_custom_blocks` (called by the config's validation) imports each class,
-builds it, runs a dummy batch (2, n_hidden, 8, 8) through it in training mode and counts its
-parameters; any failure is one line naming the key (`model.custom_blocks.gated: ...`). The sha256
+builds it, runs it as training and evaluation will (:func:`check_block`: batches of 1 and 2 of
+shape (N, n_hidden, 8, 8), a non-leaf input, training mode with a backward pass and eval mode,
+float32 and, where the engine may use them, bf16 autocast and channels-last) and counts its
+parameters; any failure, SystemExit included, is one line naming the key
+(`model.custom_blocks.gated: ...`). The sha256
 of the source file that defines the class is part of the identity of every run of that block
 (:func:`block_params`: the train rule's params and cifar_nets.checkpoints.run_identity), so
 editing that file retrains that block's runs and nothing else. Helpers imported from other files
@@ -36,7 +39,7 @@ from pathlib import Path
 from . import BLOCK_TYPES, MODEL_NAMES
 
 FEATURE_SIDE = 8            # H = W of the feature map the blocks see, for 32x32 images
-DUMMY_BATCH = 2             # > 1: a BatchNorm in training mode needs two samples
+DUMMY_BATCH = 2             # besides a batch of one (a last batch): both must work
 PROJECT = str(Path(__file__).resolve().parent.parent)   # holds examples/
 
 
@@ -106,7 +109,9 @@ def load_block(name: str, target: str) -> CustomBlock:
                 f"{cwd}, on sys.path and in {PROJECT}); put {module_name.replace('.', '/')}.py in "
                 "the working directory or install it") from None
         raise CustomBlockError(f"{_key(name)}: importing {module_name} failed: {_short(exc)}") from None
-    except Exception as exc:  # noqa: BLE001 - any error in the user's module is reported the same
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any error in the user's module, SystemExit too
         raise CustomBlockError(f"{_key(name)}: importing {module_name} failed: {_short(exc)}") from None
     cls = getattr(module, class_name, None)
     if not inspect.isclass(cls):
@@ -124,50 +129,116 @@ def load_block(name: str, target: str) -> CustomBlock:
     return block
 
 
-def check_block(block: CustomBlock, n_hidden: int) -> int:
-    """Build the block for `n_hidden` channels and run a dummy batch through it (training mode,
-    then a backward pass). Its number of trainable parameters, or CustomBlockError."""
+def _guarded(key: str, what: str, call):
+    """`call()`, with any failure (SystemExit and other BaseExceptions too: a block must not end
+    the workflow) as one CustomBlockError line naming the key; only Ctrl-C passes through."""
+    try:
+        return call()
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every failure of user code is one line
+        raise CustomBlockError(f"{key}: {what} raised {_short(exc)}") from None
+
+
+def _cases(engine: dict | None) -> list[tuple[bool, bool]]:
+    """(bf16 autocast, channels-last input) combinations training and evaluation may use with
+    the config's `engine` (auto may turn either on): fp32 contiguous, and the faster one."""
+    engine = engine or {}
+    bf16, channels_last = engine.get("bf16", "auto") is not False, \
+        engine.get("channels_last", "auto") is not False
+    return [(False, False)] + ([(bf16, channels_last)] if bf16 or channels_last else [])
+
+
+def check_block(block: CustomBlock, n_hidden: int, engine: dict | None = None,
+                device=None) -> int:
+    """Build the block for `n_hidden` channels and run it as training and evaluation will: a
+    non-leaf input (a convolution's output there), a batch of one (a last batch) and of
+    DUMMY_BATCH, in training mode with a backward pass and in eval mode without gradients, in
+    float32 and, when `engine` (the config's) may use them, under bf16 autocast and with a
+    channels-last input. The output must be a finite floating tensor of the input's shape, on
+    its device, float32 (or bfloat16 under autocast). On `device` (default the CPU: the process
+    that checks a config never initialises a GPU; a training job checks its block again on its
+    own device, :func:`check_in_job`). Its number of trainable parameters, or CustomBlockError
+    (any failure, SystemExit included, is one line naming the key)."""
     import torch  # noqa: PLC0415 - only a config with blocks of its own needs torch here
 
     key = _key(block.name)
-    try:
-        module = block.cls(n_hidden)
-    except Exception as exc:  # noqa: BLE001
-        raise CustomBlockError(f"{key}: {block.target}({n_hidden}) raised {_short(exc)} "
-                               f"(the contract: Class(n_hidden) with model.n_hidden = {n_hidden})") from None
+    module = _guarded(key, f"{block.target}({n_hidden})", lambda: block.cls(n_hidden))
     if not isinstance(module, torch.nn.Module):
         raise CustomBlockError(f"{key}: {block.target}({n_hidden}) is a {type(module).__name__}, "
                                "not a torch.nn.Module")
-    shape = (DUMMY_BATCH, n_hidden, FEATURE_SIDE, FEATURE_SIDE)
-    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0), requires_grad=True)
-    try:
-        out = module.train()(x)
-    except Exception as exc:  # noqa: BLE001
-        raise CustomBlockError(f"{key}: {block.target} raised {_short(exc)} on a dummy batch of "
-                               f"shape {tuple(shape)}") from None
-    if not isinstance(out, torch.Tensor):
-        raise CustomBlockError(f"{key}: {block.target} returned a {type(out).__name__}, not a tensor")
-    if tuple(out.shape) != shape or not out.is_floating_point():
-        raise CustomBlockError(f"{key}: {block.target} maps {tuple(shape)} to "
-                               f"{tuple(out.shape)} {str(out.dtype).removeprefix('torch.')}; a block "
-                               f"must keep the shape (N, n_hidden, H, W) = {tuple(shape)} so blocks stack")
-    if not torch.isfinite(out).all():
-        raise CustomBlockError(f"{key}: {block.target} gives NaN or inf on a dummy batch of "
-                               f"shape {tuple(shape)}")
-    if out.requires_grad:
-        try:
-            out.sum().backward()
-        except Exception as exc:  # noqa: BLE001
-            raise CustomBlockError(f"{key}: {block.target}: the backward pass raised "
-                                   f"{_short(exc)}") from None
+    device = torch.device("cpu" if device is None else device)
+    _guarded(key, f"{block.target}.to({device})", lambda: module.to(device))
+    gen = torch.Generator().manual_seed(0)
+    for bf16, channels_last in _cases(engine):
+        for training in (True, False):
+            for n in (DUMMY_BATCH, 1):
+                _run_once(block, module, key, n, n_hidden, training, bf16, channels_last, gen,
+                          device)
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def check_custom_blocks(model: dict) -> dict[str, int]:
+def _run_once(block, module, key, n, n_hidden, training, bf16, channels_last, gen,
+              device) -> None:
+    import torch  # noqa: PLC0415
+
+    shape = (n, n_hidden, FEATURE_SIDE, FEATURE_SIDE)
+    mode = (f"in {'training' if training else 'eval'} mode"
+            f"{', bf16 autocast' if bf16 else ', float32'}{', channels-last' if channels_last else ''}")
+    how = f"{mode} on a batch of shape {shape}"
+    leaf = torch.randn(*shape, generator=gen).to(device).requires_grad_(training)
+
+    def forward():
+        module.train(training)
+        with torch.set_grad_enabled(training), \
+                torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            x = leaf * 1.0            # non-leaf, as a convolution's output is in the network
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            return module(x)
+
+    out = _guarded(key, f"{block.target} {how}", forward)
+    if not isinstance(out, torch.Tensor):
+        raise CustomBlockError(f"{key}: {block.target} returned a {type(out).__name__}, not a "
+                               f"tensor, {how}")
+    if out.device != leaf.device:
+        raise CustomBlockError(f"{key}: {block.target} returned a tensor on {out.device}, not on "
+                               f"its input's device {leaf.device}, {how}")
+    if tuple(out.shape) != shape or not out.is_floating_point():
+        raise CustomBlockError(f"{key}: {block.target} maps {shape} to {tuple(out.shape)} "
+                               f"{str(out.dtype).removeprefix('torch.')} ({mode}); a block must keep "
+                               f"the shape (N, n_hidden, H, W) = {shape} so blocks stack")
+    allowed = (torch.float32, torch.bfloat16) if bf16 else (torch.float32,)
+    if out.dtype not in allowed:
+        raise CustomBlockError(
+            f"{key}: {block.target} returns {str(out.dtype).removeprefix('torch.')} {how}; the "
+            f"network computes in {' or '.join(str(d).removeprefix('torch.') for d in allowed)}: "
+            f"return the input's dtype (e.g. out.to(x.dtype))")
+    if not torch.isfinite(out.detach().float()).all():
+        raise CustomBlockError(f"{key}: {block.target} gives NaN or inf {how}")
+    if training and out.requires_grad:
+        _guarded(key, f"{block.target}: the backward pass {how}",
+                 lambda: out.float().sum().backward())
+
+
+def check_in_job(block_type: str, n_hidden: int, resolved: dict, device) -> None:
+    """In a training job: check the run's block of your own (if it is one) once more, on the
+    job's `device` with the options training `resolved` there (bf16, channels_last), before any
+    epoch, so that what only fails there is one line too. Nothing for a built-in block."""
+    from .models import block_identity  # noqa: PLC0415
+
+    identity = block_identity(block_type)
+    block = _LOADED.get((block_type, identity["class"])) if identity else None
+    if block is not None:
+        check_block(block, n_hidden, {"bf16": bool(resolved["bf16"]),
+                                      "channels_last": bool(resolved["channels_last"])}, device)
+
+
+def check_custom_blocks(model: dict, engine: dict | None = None) -> dict[str, int]:
     """Every block of `model.custom_blocks` (the config's model section) imports, builds for
-    model.n_hidden and keeps the shape on a dummy batch: its parameter count per name, or
-    CustomBlockError naming the first that does not."""
-    return {name: check_block(load_block(name, target), model["n_hidden"])
+    model.n_hidden and runs as training will with the config's `engine` (:func:`check_block`):
+    its parameter count per name, or CustomBlockError naming the first that does not."""
+    return {name: check_block(load_block(name, target), model["n_hidden"], engine)
             for name, target in model.get("custom_blocks", {}).items()}
 
 

@@ -89,9 +89,14 @@ def evaluation_options(engine: dict, trained: dict) -> tuple[str, dict, str]:
 
 
 def evaluate_run(weights_path, x_test, y_test, class_names, *, device: str = "auto",
-                 batch_size: int = 256, bf16: bool = False, channels_last: bool = True) -> Evaluation:
+                 batch_size: int = 256, bf16: bool = False, channels_last: bool = True,
+                 expect: dict | None = None, run_fingerprint: str | None = None) -> Evaluation:
+    """The weights at `weights_path` on the test set. `expect` (the run's
+    cifar_nets.checkpoints.spec_identity, perhaps with its training data's checksum as `data`)
+    and `run_fingerprint` (its train.json's) make weights of any other run, or without a run
+    identity, a WeightsError before anything is evaluated."""
     dev = resolve_device(device)
-    model, blob = load_model(weights_path, dev)
+    model, blob = load_model(weights_path, dev, expect=expect, run_fingerprint=run_fingerprint)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     data = DeviceData(x_test, y_test, dev, blob["mean"], blob["std"], channels_last)

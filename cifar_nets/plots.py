@@ -8,6 +8,9 @@ Every ``plot_*`` function writes exactly one PNG at ``path`` (parent directories
 the file is written atomically through a temporary ``.png`` in the same directory followed by
 ``os.replace``), closes its figure and returns the path as a :class:`pathlib.Path`.
 
+Text is never parsed as mathtext or TeX (:data:`PLAIN_TEXT`, set when this module is imported,
+which every figure module does): a class name or label with ``$`` is drawn as written.
+
 The numbers behind the summary plots come from :func:`accuracy_summary`, which is public so that
 what gets drawn (means, 95% t-intervals, and whether an interval is drawn at all) can be checked
 without looking at pixels: an interval / error bar is only drawn for a group with at least two
@@ -31,6 +34,12 @@ import seaborn as sns  # noqa: E402
 from cifar_nets import BLOCK_TYPES, MODEL_NAMES
 from cifar_nets.io import atomic_path
 from cifar_nets.stats import mean_ci  # noqa: E402
+
+# Every string a figure shows is plain text: class names, labels and model names come from users
+# and data, and "$...$" in one would be parsed as mathtext (drawn as a formula, or crash the
+# figure). No figure of the study uses mathtext or TeX itself.
+PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
+matplotlib.rcParams.update(PLAIN_TEXT)
 
 DPI = 110
 

@@ -14,6 +14,8 @@ from typing import Callable
 import pandas as pd
 
 from .checkpoints import save_weights
+import numpy as np
+
 from .data import DataError, content_sha256, load_cache, load_split
 from .io import write_csv, write_json
 from .recipe import EngineOptions, RunSpec
@@ -77,6 +79,7 @@ def train_and_write(*, data: str | Path, split: str | Path, options: EngineOptio
     t0 = time.time()
     arrays = load_cache(data)
     train_idx, val_idx = load_split(split)
+    check_split_fits(train_idx, val_idx, len(arrays.y_train), split, data)
     curves = EpochCurves(outputs.tensorboard) if outputs.tensorboard else None
     try:
         result = train_run(arrays.x_train, arrays.y_train, train_idx, val_idx, spec, options,
@@ -87,7 +90,8 @@ def train_and_write(*, data: str | Path, split: str | Path, options: EngineOptio
             curves.close()
     facts = dict(result.summary, split_file=str(split), job_wall_seconds=time.time() - t0,
                  **(extra or {}), job_end=time.time())
-    save_weights(outputs.weights, result.weights, spec, facts["evaluated_weights"])
+    save_weights(outputs.weights, result.weights, spec, facts["evaluated_weights"],
+                 identity=result.identity or None)
     write_csv(outputs.history, pd.DataFrame(result.history))
     write_json(outputs.summary, facts)
     Path(outputs.checkpoint).unlink(missing_ok=True)   # outputs are safe
@@ -110,3 +114,33 @@ def check_trained_on(trained: dict, x_train, y_train, data: str | Path,
             f"{summary}: its run was trained on other data (sha256 {recorded[:12]}..) than {data} "
             f"holds now ({now[:12]}..); retrain it (snakemake --forcerun train, or delete that "
             f"train.json)")
+
+
+def check_split_fits(train_idx, val_idx, n_train: int, split: str | Path, data: str | Path) -> None:
+    """Raise DataError unless the split `split` (its train and validation indices) was made for a
+    cache of `n_train` training images, as `data` holds: a split of a larger cache would index
+    past its end, one of a smaller cache would leave images out."""
+    total = len(train_idx) + len(val_idx)
+    top = int(max(np.max(train_idx), np.max(val_idx)))
+    if top >= n_train or total != n_train:
+        raise DataError(
+            f"{split}: a split of {total} training images (indices up to {top}), but {data} "
+            f"holds {n_train}: it was made for another cache; make one for this cache "
+            f"(snakemake --cores 1 {split} with the same config) or pass a split of it")
+
+
+def check_cache_fits(data_config: dict, data: str | Path, n_train: int) -> None:
+    """Raise DataError unless the cache `data`, holding `n_train` training images, is what the
+    config's `data` section asks for: data.use_train_images of them, or with "all" every one of
+    data.train_images. A cache built for other data settings would train on other images."""
+    use = data_config["use_train_images"]
+    want = data_config["train_images"] if use == "all" else int(use)
+    if n_train == want:
+        return
+    asked = (f"data.use_train_images is all of data.train_images {want}" if use == "all"
+             else f"data.use_train_images asks for {want}")
+    raise DataError(
+        f"{data} holds {n_train} training images, but {asked}: it was built for other data "
+        f"settings; build one for these (snakemake --cores 1 {data} with the same --configfile "
+        f"and --config; it replaces the workflow's) or pass --data a cache of {want} training "
+        f"images")

@@ -31,6 +31,7 @@ from .batches import (DeviceData, augment_batch, autocast, draw_augmentation, pr
 from .checkpoints import (fingerprint, load_checkpoint, rng_state, run_identity, save_checkpoint,
                           set_rng_state)
 from .compiled import CompiledStep
+from .custom_blocks import check_in_job
 from .data import content_sha256
 from .hardware import configure_backends, environment_record, resolve_device, resolve_options
 from .models import build_model, count_parameters, flops_per_image, model_name
@@ -46,6 +47,7 @@ class TrainResult:
     history: list[dict]
     weights: dict            # the state dict handed to evaluation (best or last, per options)
     summary: dict = field(default_factory=dict)
+    identity: dict = field(default_factory=dict)   # run_identity: written into the weights file
 
 
 def _sync(device):
@@ -100,6 +102,7 @@ def _set_up(x_train, y_train, train_idx, val_idx, spec: RunSpec, options: Engine
     data = DeviceData(x_train, y_train, device, recipe.mean, recipe.std, resolved["channels_last"])
     train_on_device = torch.as_tensor(train_idx, device=device)
 
+    check_in_job(spec.block_type, spec.n_hidden, resolved, device)   # a block of your own, here
     torch.manual_seed(spec.seed)
     rng = torch.Generator().manual_seed(spec.seed)
     model = build_model(spec.block_type, spec.n_blocks, spec.n_hidden, spec.n_hidden_fc,
@@ -275,7 +278,7 @@ def _summary(run: _RunState) -> TrainResult:
         **project_version(),
     }
     run.log(f"done: best val {best['val_acc']:.2f}% at epoch {best['epoch']}; evaluating {which}")
-    return TrainResult(history=history, weights=weights, summary=summary)
+    return TrainResult(history=history, weights=weights, summary=summary, identity=run.identity)
 
 
 def _progress_bar(run: _RunState, progress: bool | None):

@@ -272,7 +272,7 @@ def _cli(*args, cwd):
     (["--n-blocks", "-1"], "study.n_blocks.0:"),
     (["--set", "recipes.notebook.lr=.nan"], "recipes.notebook.lr: nan is not a finite number"),
     (["--data", "nowhere.npz"], "--data nowhere.npz: no such file"),
-    (["--block-type", "dense"], "--block-type: invalid choice"),
+    (["--block-type", "dense"], "--block-type: 'dense' is not a block type"),
 ])
 def test_every_bad_command_line_is_one_line_and_exit_code_2(tmp_path, args, words):
     (tmp_path / "list.yaml").write_text("- a\n")

@@ -72,6 +72,67 @@ class BadForward(nn.Module):
 
     def forward(self, x):
         return x.view(-1, 7)
+
+
+class InplaceEntry(nn.Module):
+    # nn.ReLU(inplace=True) first: trains fine, its input being a convolution's output
+    def __init__(self, n_hidden):
+        super().__init__()
+        self.act = nn.ReLU(inplace=True)
+        self.conv = nn.Conv2d(n_hidden, n_hidden, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(self.act(x))
+
+
+class Float64(GatedBlock):
+    def forward(self, x):
+        return super().forward(x).double()
+
+
+class Float16(GatedBlock):
+    def forward(self, x):
+        return super().forward(x).half()
+
+
+class Meta(GatedBlock):
+    def forward(self, x):
+        return torch.empty(x.shape, device="meta")
+
+
+class PooledNorm(nn.Module):
+    # a BatchNorm on pooled features: dies on a batch of one in training mode
+    def __init__(self, n_hidden):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.norm = nn.BatchNorm2d(n_hidden)
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.norm(self.pool(x)))
+
+
+class ExitsInForward(GatedBlock):
+    def forward(self, x):
+        raise SystemExit(3)
+
+
+class ExitsInInit(nn.Module):
+    def __init__(self, n_hidden):
+        import sys
+        sys.exit("bye")
+
+
+class Flattens(GatedBlock):
+    # .view needs a contiguous input: fails on a channels-last one
+    def forward(self, x):
+        return super().forward(x.view(x.shape[0], -1).view(x.shape))
+
+
+class EvalOnly(GatedBlock):
+    def forward(self, x):
+        if not self.training:
+            raise RuntimeError("not in eval mode")
+        return super().forward(x)
 """
 
 _counter = itertools.count()
@@ -125,6 +186,81 @@ def test_a_bad_block_is_one_line_naming_its_key(block_module, target, words):
     message = _refused(gated=target.format(mod=block_module))
     assert message.startswith("model.custom_blocks.gated: "), message
     assert words in message, message
+
+
+@pytest.mark.parametrize("target,words", [
+    ("{mod}:Float64", "returns float64 in training mode, float32 on a batch of shape (2, 32, 8, 8)"),
+    ("{mod}:Float16", "returns float16 in training mode"),
+    ("{mod}:Meta", "returned a tensor on meta, not on its input's device cpu"),
+    ("{mod}:PooledNorm", "in training mode, float32 on a batch of shape (1, 32, 8, 8) raised "
+                         "ValueError: Expected more than 1 value per channel"),
+    ("{mod}:ExitsInForward", "raised SystemExit: 3"),
+    ("{mod}:ExitsInInit", "raised SystemExit: bye"),
+    ("{mod}:EvalOnly", "in eval mode, float32 on a batch of shape (2, 32, 8, 8) raised "
+                       "RuntimeError: not in eval mode"),
+])
+def test_a_block_is_run_as_training_and_evaluation_will(block_module, target, words):
+    """Issue 25, item 8: dtypes, a batch of one, eval mode; SystemExit is one line too."""
+    message = _refused(gated=target.format(mod=block_module))
+    assert message.startswith("model.custom_blocks.gated: "), message
+    assert words in message, message
+
+
+def test_an_in_place_relu_at_the_entry_is_accepted(block_module):
+    cfg = _validate(gated=f"{block_module}:InplaceEntry")
+    assert cfg["study"]["block_types"] == ["res", "gated"]
+
+
+def test_a_module_that_exits_on_import_is_one_line(block_module, tmp_path):
+    (tmp_path / f"{block_module}_exits.py").write_text("import sys\nsys.exit(4)\n")
+    message = _refused(gated=f"{block_module}_exits:GatedBlock")
+    assert message.startswith("model.custom_blocks.gated: importing ") and "SystemExit: 4" in message
+
+
+def test_the_fast_path_is_checked_when_the_engine_may_use_it(block_module):
+    from cifar_nets.custom_blocks import CustomBlockError, check_block
+    block = load_block("gated", f"{block_module}:Flattens")
+    assert check_block(block, 32, {"bf16": False, "channels_last": False}) > 0
+    for options in ({"bf16": "auto", "channels_last": "auto"}, None):
+        with pytest.raises(CustomBlockError, match=r"in training mode, bf16 autocast, channels-last "
+                                                   r"on a batch of shape \(2, 32, 8, 8\) raised"):
+            check_block(block, 32, options)
+    ok = load_block("gated", f"{block_module}:GatedBlock")
+    assert check_block(ok, 32, {"bf16": True, "channels_last": True}) > 0
+
+
+def test_the_terminal_cli_accepts_a_configured_block(block_module):
+    from cifar_nets.__main__ import _parser, settings
+    from cifar_nets.config import ConfigError
+    args = _parser().parse_args(["--block-type", "gated", "--out", "o", "--set",
+                                 f"model.custom_blocks={{gated: '{block_module}:GatedBlock'}}"])
+    cfg, run = settings(args)
+    assert run["block_type"] == "gated" and cfg["study"]["block_types"] == ["gated"]
+    args = _parser().parse_args(["--block-type", "gatd", "--out", "o", "--set",
+                                 f"model.custom_blocks={{gated: '{block_module}:GatedBlock'}}"])
+    with pytest.raises(ConfigError, match="gatd"):
+        settings(args)
+
+
+def test_a_training_job_checks_its_block_again_on_its_device(block_module):
+    """What passed the config's check elsewhere (or skipped it) is checked where it trains, with
+    the options resolved there, before any epoch: one line, not a traceback mid-epoch."""
+    import numpy as np
+
+    from cifar_nets.custom_blocks import CustomBlockError
+    from cifar_nets.train import train_run
+    register_custom_blocks({"n_hidden": 32, "n_hidden_fc": 32,
+                            "custom_blocks": {"evalonly": f"{block_module}:EvalOnly"}})
+    x = np.random.default_rng(0).integers(0, 256, (60, 3, 32, 32), dtype=np.uint8)
+    y = np.arange(60) % 10
+    logs = []
+    with pytest.raises(CustomBlockError, match=r"^model\.custom_blocks\.evalonly: .* in eval mode, "
+                                               r"float32 on a batch of shape \(2, 32, 8, 8\) raised"):
+        train_run(x, y, np.arange(50), np.arange(50, 60), block_type="evalonly", n_blocks=1,
+                  seed=0, recipe=Recipe(epochs=1, batch_size=25), n_hidden=32, n_hidden_fc=32,
+                  options=engine(device="cpu", bf16=False, channels_last=False, compile=False),
+                  log=logs.append, progress=False)
+    assert not any("epoch" in m for m in logs), logs
 
 
 def test_a_module_that_fails_to_import_is_named(block_module, tmp_path):

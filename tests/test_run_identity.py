@@ -211,6 +211,7 @@ def test_the_terminal_cli_resumes_only_on_the_same_data(tmp_path, split, capsys,
     capsys.readouterr()
     assert main(["--data", str(data), "--split", str(tmp_path / "s.npz"), "--block-type", "res",
                  "--n-blocks", "1", "--seed", "7", "--epochs", "2", "--batch-size", "50",
+                 "--set", "data.use_train_images=240",     # what the cache holds
                  "--threads", "1", "--out", str(out)]) == 0
     err = capsys.readouterr().err
     facts = json.loads((out / "train.json").read_text())

@@ -143,6 +143,7 @@ def test_terminal_cli_trains_and_writes_outputs(tiny, tmp_path):
     out = tmp_path / "run"
     assert main(["--data", str(tmp_path / "d.npz"), "--split", str(tmp_path / "s.npz"),
                  "--block-type", "skip", "--n-blocks", "1", "--epochs", "1", "--batch-size", "32",
+                 "--set", f"data.use_train_images={len(y)}",   # what the cache holds
                  "--threads", "1", "--out", str(out)]) == 0
     assert (out / "model.pt").exists() and (out / "history.csv").exists()
     assert not (out / "checkpoint.pt").exists()
