@@ -9,6 +9,7 @@ import runpy
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -113,8 +114,11 @@ def run_study_scripts(tmp: Path, label: str, host: str = "node-1", device_name: 
             runs.append({"recipe": "my_recipe", "n_blocks": 2, "block_type": bt})
     summary = tmp / "summary"
     outputs = [str(tmp / path) for path in summary_files("summary")]
-    run_script("summarize", input=SimpleNamespace(train=train, metrics=metrics, rounds=[]),
-               output=outputs, params=SimpleNamespace(data_label=label, target=None),
+    cache = tmp / "cache.npz"   # all summarize reads of the cache: whether its data are synthetic
+    np.savez(cache, synthetic=np.array(False))
+    run_script("summarize", input=SimpleNamespace(train=train, metrics=metrics, rounds=[],
+                                                  data=str(cache)),
+               output=outputs, params=SimpleNamespace(data_label=label, target=None, synthetic=False),
                log=tmp / "summarize.log")
 
     figures = figure_entries(STUDY)   # every figure of the study, each a stand-in PNG
