@@ -70,9 +70,12 @@ def mark_synthetic(path) -> Path:
     height, width = img.shape[:2]
     fig = plt.figure(figsize=(width / DPI, (height + SYNTHETIC_BANNER_PX) / DPI), dpi=DPI)
     fig.figimage(img, xo=0, yo=0, origin="upper")
-    fig.text(0.5, 1 - SYNTHETIC_BANNER_PX / 2 / (height + SYNTHETIC_BANNER_PX),
-             SYNTHETIC_MARK_TEXT, color=SYNTHETIC_MARK_COLOR, fontsize=11, fontweight="bold",
-             ha="center", va="center")
+    text = fig.text(0.5, 1 - SYNTHETIC_BANNER_PX / 2 / (height + SYNTHETIC_BANNER_PX),
+                    SYNTHETIC_MARK_TEXT, color=SYNTHETIC_MARK_COLOR, fontweight="bold",
+                    fontsize=11, ha="center", va="center")
+    wide = text.get_window_extent(fig.canvas.get_renderer()).width
+    if wide > 0.95 * width:   # a narrow figure: smaller words, never cut off
+        text.set_fontsize(max(4.0, 11 * 0.95 * width / wide))
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=DPI, format="png", metadata={"Description": SYNTHETIC_MARK_TEXT})

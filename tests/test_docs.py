@@ -199,8 +199,8 @@ def test_every_config_value_on_a_command_line_is_valid(words):
 
 @pytest.mark.parametrize("words", all_commands())
 def test_no_command_gives_configfile_twice(words):
-    """Snakemake keeps only the last --configfile flag: `--configfile a.yaml --configfile b.yaml`
-    silently ignores a.yaml. The docs list several files after one flag."""
+    """A second --configfile flag stops the run (Snakemake alone would keep only the files after
+    the last flag). The docs list several files after one flag."""
     assert words.count("--configfile") + words.count("--configfiles") <= 1
 
 
