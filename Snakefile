@@ -1,7 +1,7 @@
 # cifar-ablation: what a residual connection buys, as a reproducible CIFAR-10 ablation study.
 #
 #   snakemake --cores 4 --resources gpu=1        the study in config.yaml, up to the report
-#   snakemake results/report.html                just the report (and what it needs)
+#   snakemake --cores 4 results/report.html      just the report (and what it needs)
 #   snakemake --profile profiles/slurm           every training/evaluation job on SLURM
 from snakemake.utils import min_version
 

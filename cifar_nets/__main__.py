@@ -130,9 +130,10 @@ def main(argv=None) -> int:
     try:
         cfg, run = settings(args)
         data = _existing(args.data or "results/data/cifar10.npz", "--data",
-                         "run `snakemake results/data/cifar10.npz` first, or pass --data")
+                         "run `snakemake --cores 1 results/data/cifar10.npz` first, or pass --data")
         split = _existing(args.split or f"results/data/split-seed{cfg['split']['seed']}.npz",
-                          "--split", "run `snakemake -n` to see the split job, or pass --split")
+                          "--split", f"run `snakemake --cores 1 results/data/split-seed"
+                                     f"{cfg['split']['seed']}.npz` first, or pass --split")
         _check_data(cfg, data, split)
         args.out.mkdir(parents=True, exist_ok=True)
     except ConfigError as exc:

@@ -40,6 +40,13 @@ TEST_MEMBER = "test_batch"
 META_MEMBER = "batches.meta"
 REQUIRED_MEMBERS = (*TRAIN_MEMBERS, TEST_MEMBER, META_MEMBER)
 
+README_MEMBER = "readme.html"
+# What marks an archive of synthetic images: cifar_nets.synthetic (archive_writer.README_HTML)
+# writes it into the archive's readme.html; the official archive's readme.html has no such text.
+# Read from the archive, recorded in the cache, it marks every table, figure and report after.
+SYNTHETIC_MARK = b"cifar_nets.synthetic"
+MAX_README_BYTES = 1 << 20
+
 ROW_LENGTH = 3 * 32 * 32  # 3072
 MAX_MEMBER_BYTES = 1 << 30  # the official batches are ~31 MB; refuse absurd sizes
 
@@ -155,7 +162,8 @@ def read_cifar_archive(path: str | os.PathLike) -> CifarArrays:
 
     The gzip stream is read once, front to back, and checked to its end (so a truncated or
     corrupt file is always noticed); every member header is inspected, but only the seven
-    expected members are read. Training batches are concatenated in order 1..5.
+    expected members (and readme.html, for the mark of synthetic data: SYNTHETIC_MARK) are read.
+    Training batches are concatenated in order 1..5.
     """
     path = Path(path)
     src = str(path)
@@ -168,6 +176,7 @@ def read_cifar_archive(path: str | os.PathLike) -> CifarArrays:
         raise DataError(f"{src}: not a gzip file, expected a .tar.gz archive (cifar-10-python.tar.gz)")
 
     parsed: dict[str, object] = {}
+    synthetic = False
     try:
         with gzip.open(path, "rb") as gz:
             with tarfile.open(fileobj=gz, mode="r|") as tar:
@@ -184,6 +193,9 @@ def read_cifar_archive(path: str | os.PathLike) -> CifarArrays:
                         raise DataError(f"{src}: member {name!r} is a {kind}, expected only regular files")
                     rel = name[2:] if name.startswith("./") else name
                     top, _, base = rel.partition("/")
+                    if top == ARCHIVE_DIR and base == README_MEMBER and m.size <= MAX_README_BYTES:
+                        synthetic = synthetic or SYNTHETIC_MARK in tar.extractfile(m).read()
+                        continue
                     if top != ARCHIVE_DIR or base not in REQUIRED_MEMBERS:
                         continue  # unexpected extra regular member: skipped, never read
                     where = f"{base} in {src}"
@@ -216,7 +228,7 @@ def read_cifar_archive(path: str | os.PathLike) -> CifarArrays:
     x_test, y_test = parsed[TEST_MEMBER]
     return CifarArrays(x_train=x_train, y_train=y_train,
                        x_test=np.array(x_test, dtype=np.uint8, copy=True), y_test=y_test,
-                       class_names=parsed[META_MEMBER])
+                       class_names=parsed[META_MEMBER], synthetic=synthetic)
 
 
 # --------------------------------------------------------------------------- archive -> cache

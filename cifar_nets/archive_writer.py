@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .archive import ARCHIVE_DIR
+from .archive import ARCHIVE_DIR, SYNTHETIC_MARK
 from .io import atomic_path
 
 # CIFAR-10's class names, in label order (batches.meta's label_names)
@@ -207,7 +207,8 @@ def archive_members(x_train_hwc, y_train, x_test_hwc, y_test) -> list[tuple[str,
     return members
 
 
-README_HTML = b"<html>synthetic stand-in for CIFAR-10 (cifar_nets.synthetic)</html>\n"
+# readme.html of a synthetic archive: SYNTHETIC_MARK in it marks the data synthetic when read
+README_HTML = b"<html>synthetic stand-in for CIFAR-10 (" + SYNTHETIC_MARK + b")</html>\n"
 
 
 def add_member(tar: tarfile.TarFile, name: str, payload: bytes = b"", type_=tarfile.REGTYPE,

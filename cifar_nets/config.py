@@ -322,7 +322,7 @@ def reference_markdown(schema: dict | None = None, config_path=DEFAULT_CONFIG) -
     out = ["# Configuration reference", "",
            "Generated from `config/schema.yaml` (descriptions, allowed values) and `config.yaml`",
            "(defaults) by `python -m cifar_nets.config > config/README.md`; a test keeps it in step.",
-           "Override any key with `snakemake --configfile my.yaml` (merged over `config.yaml`) or",
+           "Override any key with `snakemake --cores 2 --configfile my.yaml` (merged over `config.yaml`) or",
            "`--config`; `python -m cifar_nets` reads the same files. What changing each key reruns is",
            "in [docs/configuration.md](../docs/configuration.md).", ""]
     for section, spec in schema["properties"].items():

@@ -44,10 +44,14 @@ class CifarArrays:
     x_test: np.ndarray  # uint8 (M, 3, 32, 32)
     y_test: np.ndarray  # int64 (M,)
     class_names: tuple[str, ...]  # 10 names
+    # True: synthetic images (the archive's readme.html carries cifar_nets.archive.SYNTHETIC_MARK);
+    # None: a cache written before caches recorded it (cache_is_synthetic refuses it)
+    synthetic: bool | None = False
 
 # --------------------------------------------------------------------------- cache
 
 _CACHE_KEYS = ("x_train", "y_train", "x_test", "y_test", "class_names")
+SYNTHETIC_KEY = "synthetic"   # a 0-d bool: whether the archive's images are synthetic
 
 
 def _check_arrays(a: CifarArrays, where: str) -> None:
@@ -75,7 +79,8 @@ def write_cache(arrays: CifarArrays, path: str | os.PathLike) -> None:
         with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a bare name
             np.savez(f, x_train=arrays.x_train, y_train=arrays.y_train,
                      x_test=arrays.x_test, y_test=arrays.y_test,
-                     class_names=np.array(arrays.class_names, dtype=np.str_))
+                     class_names=np.array(arrays.class_names, dtype=np.str_),
+                     **{SYNTHETIC_KEY: np.array(bool(arrays.synthetic))})
 
 
 def load_cache(path: str | os.PathLike) -> CifarArrays:
@@ -87,6 +92,7 @@ def load_cache(path: str | os.PathLike) -> CifarArrays:
             if missing:
                 raise DataError(f"{src}: cache lacks {', '.join(missing)}, expected {', '.join(_CACHE_KEYS)}")
             parts = {k: z[k] for k in _CACHE_KEYS}
+            synthetic = _synthetic_entry(z, src)
     except DataError:
         raise
     except FileNotFoundError:
@@ -96,9 +102,39 @@ def load_cache(path: str | os.PathLike) -> CifarArrays:
     names = parts.pop("class_names")
     if names.dtype.kind != "U" or names.ndim != 1:
         raise DataError(f"{src}: class_names is {names.dtype} {names.shape}, expected a 1-D unicode array")
-    arrays = CifarArrays(class_names=tuple(str(n) for n in names), **parts)
+    arrays = CifarArrays(class_names=tuple(str(n) for n in names), synthetic=synthetic, **parts)
     _check_arrays(arrays, src)
     return arrays
+
+
+def _synthetic_entry(z, src: str) -> bool | None:
+    """The cache's `synthetic` entry (None when an older cache has none)."""
+    if SYNTHETIC_KEY not in z.files:
+        return None
+    flag = z[SYNTHETIC_KEY]
+    if flag.dtype != np.bool_ or flag.shape != ():
+        raise DataError(f"{src}: {SYNTHETIC_KEY} is {flag.dtype} {flag.shape}, expected a 0-d bool")
+    return bool(flag)
+
+
+def cache_is_synthetic(path: str | os.PathLike) -> bool:
+    """Whether the cache's images are synthetic (written by cifar_nets.synthetic), read from the
+    cache alone (its `synthetic` entry, not the images). A cache from before caches recorded it
+    is a DataError that says to rebuild it."""
+    src = str(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            flag = _synthetic_entry(z, src)
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"{src}: no such cache file") from None
+    except Exception as e:  # noqa: BLE001 - BadZipFile, ValueError, OSError...
+        raise DataError(f"{src}: unreadable cache ({type(e).__name__}: {e})") from None
+    if flag is None:
+        raise DataError(f"{src}: does not record whether its images are synthetic (written by an "
+                        f"older cifar_nets); delete it and run again to rebuild it from the archive")
+    return flag
 
 
 def balanced_subset(labels, n: int) -> np.ndarray:
@@ -141,7 +177,7 @@ def use_images(arrays: CifarArrays, train: int | str | None = None, test: int | 
         parts[part] = (np.ascontiguousarray(x[idx]), np.ascontiguousarray(y[idx]))
     return CifarArrays(x_train=parts["train"][0], y_train=parts["train"][1],
                        x_test=parts["test"][0], y_test=parts["test"][1],
-                       class_names=arrays.class_names)
+                       class_names=arrays.class_names, synthetic=arrays.synthetic)
 
 
 # --------------------------------------------------------------------------- content checksums

@@ -165,9 +165,11 @@ def load_group(recipe: str, n_blocks: int, histories, metrics, confusion) -> Gro
     return GroupRuns(recipe, int(n_blocks), hist, tests, cms)
 
 
-def draw(scope: str, source, outputs: Iterable[str], options: Mapping, log=None) -> None:
+def draw(scope: str, source, outputs: Iterable[str], options: Mapping, log=None,
+         synthetic: bool = False) -> None:
     """Draw every output file of one rule of `scope` from `source` (see the module docstring);
-    each file is known by its name, a file of no figure of that scope stops with one line."""
+    each file is known by its name, a file of no figure of that scope stops with one line.
+    `synthetic`: the data are synthetic, every figure gets a red mark saying so."""
     scopes = ("group", "block") if scope == "group" else (scope,)
     blocks = source.block_types() if scope == "group" else [None]
     known = {f.stem(b): (f, b) for f in FIGURES if f.scope in scopes
@@ -179,5 +181,9 @@ def draw(scope: str, source, outputs: Iterable[str], options: Mapping, log=None)
                              f"(cifar_nets/figures.py FIGURES: {', '.join(sorted(known))})")
         fig, b = known[stem]
         fig.draw()(dataclasses.replace(source, block_type=b) if b else source, path, options)
+        if synthetic:
+            from .plots import mark_synthetic  # noqa: PLC0415 - matplotlib only where drawn
+
+            mark_synthetic(path)
         if log:
             log(f"wrote {path}")

@@ -66,6 +66,33 @@ def save_figure(fig, path) -> Path:
     return path
 
 
+SYNTHETIC_MARK_TEXT = "SYNTHETIC DATA - these numbers mean nothing"
+SYNTHETIC_MARK_COLOR = (1.0, 0.0, 0.0)   # pure red, a colour no figure of the study draws with
+SYNTHETIC_BANNER_PX = 30
+
+
+def mark_synthetic(path) -> Path:
+    """Put a red "SYNTHETIC DATA" banner above the figure at ``path`` (a PNG, rewritten atomically,
+    its pixels otherwise kept 1:1) and the same words in its PNG metadata (``Description``)."""
+    path = Path(path)
+    img = plt.imread(path)
+    height, width = img.shape[:2]
+    fig = plt.figure(figsize=(width / DPI, (height + SYNTHETIC_BANNER_PX) / DPI), dpi=DPI)
+    fig.figimage(img, xo=0, yo=0, origin="upper")
+    text = fig.text(0.5, 1 - SYNTHETIC_BANNER_PX / 2 / (height + SYNTHETIC_BANNER_PX),
+                    SYNTHETIC_MARK_TEXT, color=SYNTHETIC_MARK_COLOR, fontweight="bold",
+                    fontsize=11, ha="center", va="center")
+    wide = text.get_window_extent(fig.canvas.get_renderer()).width
+    if wide > 0.95 * width:   # a narrow figure: smaller words, never cut off
+        text.set_fontsize(max(4.0, 11 * 0.95 * width / wide))
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=DPI, format="png", metadata={"Description": SYNTHETIC_MARK_TEXT})
+    finally:
+        plt.close(fig)
+    return path
+
+
 def ordered(values) -> list:
     """Unique values; known model / block names in canonical order, the rest sorted."""
     uniq = list(pd.unique(pd.Series(list(values))))

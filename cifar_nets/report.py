@@ -251,33 +251,31 @@ def dataframe_to_latex(df: pd.DataFrame, floatfmt: str = ".2f", note: str | None
     """A booktabs ``tabular`` (no index; pandas' Styler writes it) for a paper's ``\\input``:
     floats with ``floatfmt`` (tiny ones, e.g. p-values, in 3 significant digits), missing values
     empty, every text escaped by :func:`latex_text`; text columns left-aligned, numbers
-    right-aligned. ``note`` (e.g. the data's label) is a ``%`` comment on the first line;
-    ``warning`` a bold line under the table."""
+    right-aligned. ``note`` (e.g. the data's label) is a ``%`` comment; ``warning``, when given,
+    is the first line, a bold paragraph above the table."""
     text_cols = [_is_text(df.iloc[:, i]) for i in range(len(df.columns))]
     cells = pd.DataFrame([[_latex_cell(v, floatfmt) for v in row]
                           for row in df.itertuples(index=False)],
                          columns=[latex_text(c) for c in df.columns], dtype=object)
     tex = cells.style.hide(axis="index").to_latex(
         hrules=True, column_format="".join("l" if t else "r" for t in text_cols) or "l")
-    if warning:
-        tex = tex.replace("\\end{tabular}",
-                          f"\\multicolumn{{{max(len(df.columns), 1)}}}{{p{{0.9\\linewidth}}}}"
-                          f"{{\\textbf{{{latex_text(warning)}}}}} \\\\\n\\end{{tabular}}")
-    head = "" if note is None else f"% {latex_text(note)}\n"
+    head = "" if not warning else f"\\noindent\\textbf{{{latex_text(warning)}}}\\par\n"
+    head += "" if note is None else f"% {latex_text(note)}\n"
     return head + tex
 
 
 def write_table(path, df: pd.DataFrame, note: str | None = None, warning: str | None = None,
                 floatfmt: str = ".2f") -> None:
     """``df`` at ``path`` (atomically) as CSV, Markdown or LaTeX, by the extension (.csv, .md,
-    .tex). Markdown opens with ``note`` as a comment and ``warning`` in bold; LaTeX as
-    :func:`dataframe_to_latex`; CSV holds the numbers only."""
+    .tex). Markdown opens with ``warning`` in bold (its first line, when given), then ``note`` as
+    a comment; LaTeX as :func:`dataframe_to_latex`; CSV holds the table only (a caller marks it
+    with a column of its own, e.g. cifar_nets.study.write_summary)."""
     ext = Path(path).suffix
     if ext == ".csv":
         write_csv(path, df)
     elif ext == ".md":
-        write_text(path, ("" if note is None else markdown_comment(note) + "\n")
-                   + (f"**{markdown_text(warning)}**\n\n" if warning else "")
+        write_text(path, (f"**{markdown_text(warning)}**\n\n" if warning else "")
+                   + ("" if note is None else markdown_comment(note) + "\n")
                    + dataframe_to_markdown(df, floatfmt))
     elif ext == ".tex":
         write_text(path, dataframe_to_latex(df, floatfmt, note, warning))

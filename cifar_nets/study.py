@@ -116,10 +116,23 @@ def summary_tables(runs: pd.DataFrame, environments: pd.DataFrame | None = None,
 def write_summary(paths, tables: dict[str, pd.DataFrame], data_label: str,
                   synthetic: bool = False) -> None:
     """Each results/summary/<name>.<csv|md|tex> file of `paths` from its table; the Markdown and
-    LaTeX ones open with the data's label and, for synthetic data, say the numbers mean nothing."""
+    LaTeX ones open with the data's label. For synthetic data the first line of every file says
+    the numbers mean nothing: the CSV's first column (SYNTHETIC_COLUMN, read back by
+    :func:`read_summary`), the Markdown's and LaTeX's first line (SYNTHETIC_WARNING)."""
     for path in paths:
-        write_table(path, tables[Path(path).stem], note=data_label,
-                    warning=SYNTHETIC_WARNING if synthetic else None)
+        df = tables[Path(path).stem]
+        if synthetic and Path(path).suffix == ".csv":
+            df = df.copy()
+            df.insert(0, SYNTHETIC_COLUMN, SYNTHETIC_CELL)
+        write_table(path, df, note=data_label, warning=SYNTHETIC_WARNING if synthetic else None)
+
+
+def read_summary(path, **read_csv) -> tuple[pd.DataFrame, bool]:
+    """A summary table's CSV (results/summary/<name>.csv) and whether it is marked synthetic:
+    its mark column (SYNTHETIC_COLUMN), when there, is dropped from the table."""
+    df = pd.read_csv(path, **read_csv)
+    synthetic = SYNTHETIC_COLUMN in df.columns
+    return (df.drop(columns=SYNTHETIC_COLUMN) if synthetic else df), synthetic
 
 
 def reference_depth(runs: pd.DataFrame) -> int:
@@ -227,15 +240,20 @@ _INTRO = ("<p>What a residual connection buys: {{ n_runs }} training runs of the
           "{{ study.recipes|join(', ') }}.</p>")
 
 
-SYNTHETIC_WARNING = ("Synthetic data: these numbers come from synthetic (random) images, not from "
-                     "CIFAR-10 (data.synthetic is true). They show that the pipeline runs; they "
-                     "mean nothing.")
+SYNTHETIC_WARNING = ("SYNTHETIC DATA: these numbers come from synthetic (random) images, not "
+                     "from CIFAR-10 (the archive was written by cifar_nets.synthetic, or "
+                     "data.synthetic is true). They show that the pipeline runs; they mean "
+                     "nothing.")
+# The mark of a synthetic summary CSV: its first column (so the header, its first line, says it)
+SYNTHETIC_COLUMN = "SYNTHETIC DATA (numbers mean nothing)"
+SYNTHETIC_CELL = "synthetic"
 
 
-def data_warning(data: dict) -> str | None:
-    """The line the report and the summary tables open with when the data are synthetic
-    (config `data.synthetic`), else None."""
-    return SYNTHETIC_WARNING if data.get("synthetic") else None
+def data_warning(data: dict, synthetic: bool = False) -> str | None:
+    """The line the report, the summary tables and the figures open with when the data are
+    synthetic (`synthetic`: the archive says so, read from the cache; or config `data.synthetic`
+    is true, which can add the mark, never remove it), else None."""
+    return SYNTHETIC_WARNING if synthetic or data.get("synthetic") else None
 
 
 def images_used_text(data: dict) -> str:

@@ -10,8 +10,8 @@ from . import figures as figs
 from .report import build_report
 from .seeds import stopping_sentences
 from .study import (comparison_sentences, confusion_sentence, data_warning, depth_sentences,
-                    notebook_comparison, ranking_sentence, recipe_sentences, report_intro,
-                    report_title, verdict_sentences)
+                    notebook_comparison, ranking_sentence, read_summary, recipe_sentences,
+                    report_intro, report_title, verdict_sentences)
 
 
 def report_sections(tables: dict[str, pd.DataFrame], figures: list[dict], data_label: str,
@@ -119,11 +119,14 @@ def write_report(path, *, summary, figures: list[dict], pairs: dict, study: dict
     """The study's HTML report from the summary tables' CSV files (`summary`: paths named
     <table>.csv),
     the figures drawn (figure_entries dicts with their paths), the confused-pair counts
-    (:func:`pair_counts`), the study and the config it shows."""
-    tables = {Path(p).stem: pd.read_csv(p, keep_default_na=Path(p).stem != "environments")
-              for p in summary}
+    (:func:`pair_counts`), the study and the config it shows. The report opens with the warning of
+    synthetic data when the summary tables are marked synthetic (or config data.synthetic)."""
+    read = {Path(p).stem: read_summary(p, keep_default_na=Path(p).stem != "environments")
+            for p in summary}
+    tables = {name: df for name, (df, _) in read.items()}
+    synthetic = any(marked for _, marked in read.values())
     data = config["data"]
     build_report(path, title=report_title(data_label),
                  intro=report_intro(len(tables["runs"]), data_label, study, data),
                  sections=report_sections(tables, figures, data_label, pairs),
-                 config=config, environment=environment, warning=data_warning(data))
+                 config=config, environment=environment, warning=data_warning(data, synthetic))

@@ -5,8 +5,9 @@ pipeline work with no archive at hand (and the archive every test builds).
 
 writes `OUT_DIR/cifar-10-synthetic.tar.gz` and `OUT_DIR/synthetic.yaml`, a config file that
 points the workflow at it (`data.source` as an absolute path, its md5, its image counts, every
-image used, and `data.synthetic: true`, so the report and the summaries say that their numbers
-mean nothing):
+image used, and `data.synthetic: true`). The archive marks itself synthetic (its readme.html
+holds cifar_nets.archive.SYNTHETIC_MARK), so the report, the summary tables and the figures say
+that their numbers mean nothing whatever the config says:
 
     snakemake --cores 2 --configfile config/smoke.yaml OUT_DIR/synthetic.yaml
 
@@ -104,7 +105,7 @@ def config_text(source: str, md5: str, train_images: int, test_images: int) -> s
             "synthetic": True}
     return ("# Written by python -m cifar_nets.synthetic: a synthetic archive of random images in the\n"
             "# official CIFAR-10 format. The report says that its numbers mean nothing. Use it after\n"
-            "# a preset, after one --configfile (a second flag would drop the first file), e.g.\n"
+            "# a preset, after one --configfile (a second --configfile flag stops the run), e.g.\n"
             "# snakemake --cores 2 --configfile config/smoke.yaml <this file>\n"
             + yaml.safe_dump({"data": data}, sort_keys=False))
 

@@ -13,6 +13,7 @@ rule figure_samples:
         "../envs/cifar-ablation.yaml"
     params:
         options=config["report"],
+        synthetic=config["data"]["synthetic"],
     script:
         "../workflow_scripts/figure_samples.py"
 
@@ -22,6 +23,7 @@ rule figures_group:
         histories=lambda wildcards: group_runs(wildcards, run_path("history.csv")),
         metrics=lambda wildcards: group_runs(wildcards, run_path("metrics.json")),
         confusion=lambda wildcards: group_runs(wildcards, run_path("confusion.csv")),
+        data="results/data/cifar10.npz",  # whether its images are synthetic
     output:
         figure_outputs("group", recipe="{recipe}", n_blocks="{n_blocks}"),
     log:
@@ -30,6 +32,7 @@ rule figures_group:
         "../envs/cifar-ablation.yaml"
     params:
         options=config["report"],
+        synthetic=config["data"]["synthetic"],
     script:
         "../workflow_scripts/figures_group.py"
 

@@ -1,10 +1,23 @@
-"""The docs cannot rot: every shell command in README.md and docs/*.md code blocks runs (as a dry
-run where it would train, really where it is cheap), every YAML snippet and `--config` value is
-valid against the schema, and the "what changing it reruns" column of docs/configuration.md says
-what tests/test_workflow.py's RERUNS table checks with Snakemake.
+"""The docs cannot rot: the shell commands of README.md, docs/*.md and config/README.md (in code
+blocks and written inline in prose as `snakemake ...` / `python -m ...`), of the comments of
+config.yaml, the presets, the profiles and the Snakefile's header are checked, every YAML snippet
+and `--config` value is valid against the schema, and the "what changing it reruns" column of
+docs/configuration.md says what tests/test_workflow.py's RERUNS table checks with Snakemake.
 
-A command that cannot run here is in ALLOWED with the reason; nothing else is skipped, except
-the smoke study's commands while config/smoke.yaml does not exist yet.
+How each command is checked (`check_kind`):
+- `snakemake ...`: a dry run (`-n` added) in a fresh working directory, except `--unlock`, run for
+  real; the README's smoke study on a synthetic archive runs for real, end to end, once
+  (test_the_readme_smoke_study_runs_for_real). Dry runs and the real run are `workflow` (slow).
+- `snakemake --profile profiles/slurm ...` without snakemake-executor-plugin-slurm: a dry run with
+  a copy of the profile that leaves out `executor` and the plugin's `slurm-*` options; what only
+  the plugin can check is reported as skipped (test_the_slurm_executor_options).
+- `python -m cifar_nets.<module> ...`: run for real; `python -m cifar_nets ...` (training) and
+  `python script.py ...`: `--help` lists every flag used; `python -m pytest`: its markers and test
+  paths exist; `python -m pip install -e ...`: its extras exist; ruff and snakefmt: run for real.
+- a command with an elision (`...`) or a placeholder (`N`, `OUT_DIR`): every flag is in the
+  program's `--help`.
+- ALLOWED: not run, with the reason.
+Every check that runs no Snakemake is in the fast tier (python -m pytest -m "not slow").
 """
 import re
 import shlex
@@ -35,6 +48,11 @@ ALLOWED = {
     "snakemake --report": "needs a finished study: test_workflow.py's "
                           "test_snakemakes_own_report_carries_the_study builds this report",
 }
+INLINE_PAGES = [*PAGES, ROOT / "config" / "README.md"]
+# `snakemake ...` or `python -m ...` in backticks in prose, with at least one argument: a bare
+# program name (`snakemake`, `python -m cifar_nets`) is a name, not a command
+INLINE = re.compile(r"(?<![`\w])`((?:snakemake|python -m [\w.]+) [^`\n]+)`(?!`)")
+PLACEHOLDER = re.compile(r"^(\.\.\.|[A-Z][A-Z_]*|<[^>]*>)$")   # ..., N, OUT_DIR, <file>
 SMOKE = ROOT / "config" / "smoke.yaml"
 
 
@@ -55,26 +73,45 @@ def shell_commands(block: str):
             yield line.split(" #")[0].strip(), words
 
 
-CONFIG_FILES = [ROOT / "config.yaml", *sorted((ROOT / "config").glob("*.yaml"))]
+CONFIG_FILES = [ROOT / "config.yaml", *sorted((ROOT / "config").glob("*.yaml")),
+                *sorted((ROOT / "profiles").glob("*/config.yaml")), ROOT / "Snakefile"]
 
 
 def config_file_commands():
-    """The example commands in the comments of config.yaml and the presets (`#   snakemake ...`)."""
+    """The example commands in the comments of config.yaml, the presets, the profiles and the
+    Snakefile's header (`#   snakemake ...`; two spaces or more end the command: a description)."""
     for path in CONFIG_FILES:
         for lineno, line in enumerate(path.read_text().splitlines(), 1):
-            m = re.match(r"#\s+(snakemake .+)$", line)
+            m = re.match(r"#\s+(snakemake .+?)(?:\s{2,}.*)?$", line)
             if m:
                 for cmd, words in shell_commands(m.group(1)):
                     yield path, lineno, cmd, words
 
 
-def all_commands():
-    found = [(page, lineno, cmd, words)
-             for page in PAGES
-             for lang, lineno, block in code_blocks(page) if lang in SHELL_LANGS
-             for cmd, words in shell_commands(block)]
-    return [pytest.param(words, id=f"{page.relative_to(ROOT)}:{lineno}:{cmd[:60]}")
-            for page, lineno, cmd, words in [*found, *config_file_commands()]]
+def inline_commands():
+    """The commands written inline in prose: `snakemake ...` and `python -m ...` in backticks."""
+    for page in INLINE_PAGES:
+        text = FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), page.read_text())
+        for m in INLINE.finditer(text):
+            for cmd, words in shell_commands(m.group(1)):
+                yield page, text[:m.start()].count("\n") + 1, cmd, words
+
+
+def found_commands():
+    """(file, line, command, words) of every command the docs show."""
+    blocks = [(page, lineno, cmd, words)
+              for page in PAGES
+              for lang, lineno, block in code_blocks(page) if lang in SHELL_LANGS
+              for cmd, words in shell_commands(block)]
+    return [*blocks, *inline_commands(), *config_file_commands()]
+
+
+def all_commands(marked: bool = False):
+    """One param per command; `marked`: those that run Snakemake are `workflow` (slow)."""
+    return [pytest.param(words, id=f"{page.relative_to(ROOT)}:{lineno}:{cmd[:60]}",
+                         marks=[pytest.mark.workflow] if marked and check_kind(words) in SNAKEMAKE_KINDS
+                         else [])
+            for page, lineno, cmd, words in found_commands()]
 
 
 def yaml_snippets():
@@ -162,8 +199,8 @@ def test_every_config_value_on_a_command_line_is_valid(words):
 
 @pytest.mark.parametrize("words", all_commands())
 def test_no_command_gives_configfile_twice(words):
-    """Snakemake keeps only the last --configfile flag: `--configfile a.yaml --configfile b.yaml`
-    silently ignores a.yaml. The docs list several files after one flag."""
+    """A second --configfile flag stops the run (Snakemake alone would keep only the files after
+    the last flag). The docs list several files after one flag."""
     assert words.count("--configfile") + words.count("--configfiles") <= 1
 
 
@@ -212,6 +249,34 @@ def test_the_docs_say_what_the_rerun_test_checks():
 
 # --------------------------------------------------------------------------- the commands
 
+SNAKEMAKE_KINDS = {"snakemake", "snakemake-slurm"}
+
+
+def check_kind(words) -> str:
+    """How a command is checked (the module docstring): one of allowed, elided, pip, pytest,
+    script, trainer, module, lint, snakemake, snakemake-slurm; AssertionError when none fits."""
+    line = shlex.join(words)
+    if any(line.startswith(start) for start in ALLOWED):
+        return "allowed"
+    if any(PLACEHOLDER.match(w) for w in words[1:]):
+        return "elided"
+    if words[:4] == ["python", "-m", "pip", "install"]:
+        return "pip"
+    if words[:3] == ["python", "-m", "pytest"]:
+        return "pytest"
+    if words[0] == "python" and words[1].endswith(".py"):
+        return "script"
+    if words[:3] == ["python", "-m", "cifar_nets"]:
+        return "trainer"
+    if words[:2] == ["python", "-m"] and words[2].startswith("cifar_nets."):
+        return "module"
+    if words[0] in ("ruff", "snakefmt"):
+        return "lint"
+    if words[0] == "snakemake":
+        return "snakemake-slurm" if "profiles/slurm" in words else "snakemake"
+    raise AssertionError(f"no way to check {line!r}: run it here or add it to ALLOWED with a reason")
+
+
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory):
     """A working directory like a fresh checkout's: copies of config/ and profiles/ (a command may
@@ -225,6 +290,8 @@ def workdir(tmp_path_factory):
             m = re.match(r"#\s*([\w.-]+\.ya?ml)\s*\n", block)
             if lang in ("yaml", "yml") and m:
                 (tmp / m.group(1)).write_text(block)
+    if SMOKE.exists():   # what `python -m cifar_nets.synthetic synthetic/` writes, whichever tier runs
+        _run([sys.executable, "-m", "cifar_nets.synthetic", "synthetic/"], tmp, timeout=120)
     return tmp
 
 
@@ -278,37 +345,153 @@ def _check_script(words):
     _check_flags([sys.executable, str(script)], words[2:])
 
 
-@pytest.mark.workflow
+def _program(words):
+    """The command line that runs the program of `words` with this interpreter."""
+    if words[0] == "snakemake":
+        return [sys.executable, "-m", "snakemake"]
+    if words[:2] == ["python", "-m"]:
+        return [sys.executable, "-m", words[2]]
+    return [words[0]]
+
+
+def _user_configfiles(words, workdir):
+    """A `--configfile` the docs name as the user's own (a bare name such as my.yaml that no
+    snippet of the docs writes) gets a small valid file, so the rest of the command is checked."""
+    on = False
+    for w in words[1:]:
+        if w.startswith("-"):
+            on = w in ("--configfile", "--configfiles")
+        elif on and w.endswith((".yaml", ".yml")) and "/" not in w and not (workdir / w).exists():
+            (workdir / w).write_text("study: {seeds: [0]}\n")
+
+
+def _snakemake(args, workdir, dry=True, timeout=300):
+    if dry and "--unlock" not in args and "-n" not in args:
+        args = [*args, "-n"]
+    return _run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), *args], workdir,
+                timeout=timeout)
+
+
+def _slurm_free_profile(workdir):
+    """A copy of profiles/slurm without what needs snakemake-executor-plugin-slurm: `executor`
+    and the plugin's `slurm-*` options (the left-out keys are returned)."""
+    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    dropped = sorted(k for k in profile if k == "executor" or k.startswith("slurm-"))
+    out = workdir / "profiles" / "slurm-without-plugin"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump({k: v for k, v in profile.items()
+                                                     if k not in dropped}))
+    return out, dropped
+
+
+def _has_slurm_plugin():
+    try:
+        import snakemake_executor_plugin_slurm  # noqa: F401, PLC0415 - optional
+    except ImportError:
+        return False
+    return True
+
+
 @pytest.mark.parametrize("words", all_commands())
+def test_every_command_has_a_way_to_be_checked(words):
+    """The fast tier's half of the commands test: each command the docs show is one the test
+    below knows how to check, and every `snakemake` command that executes jobs gives --cores
+    (or a profile that runs the jobs elsewhere), so it runs as typed whatever the defaults."""
+    kind = check_kind(words)
+    if words[0] == "snakemake" and kind not in ("allowed", "elided"):   # "..." may hold it
+        executes = not ({"-n", "--dry-run", "--unlock", "--report"} & set(words))
+        if executes and "--profile" not in words:
+            assert any(w == "--cores" or w.startswith(("--cores=", "-c")) for w in words), \
+                f"{shlex.join(words)}: no --cores (Snakemake refuses local execution without it)"
+
+
+def test_inline_commands_are_found():
+    """The prose commands are read too, e.g. the README's `snakemake --cores 2 --forcerun train`."""
+    found = {shlex.join(words) for _, _, _, words in inline_commands()}
+    assert "snakemake --cores 2 --forcerun train" in found
+    assert "snakemake --unlock" in found
+    assert not {w for w in found if w in ("snakemake", "python -m cifar_nets")}
+
+
+def test_the_commands_the_code_prints_give_cores():
+    """The commands the package tells a user to run (e.g. the trainer's "run `snakemake ...`
+    first") give --cores, so Snakemake runs them as printed."""
+    for path in sorted((ROOT / "cifar_nets").glob("*.py")):
+        for cmd in re.findall(r"`(snakemake [^`]*)`", path.read_text()):
+            if not {"-n", "--unlock", "--report", "--profile", "..."} & set(cmd.split()):
+                assert "--cores" in cmd.split(), f"{path.name}: `{cmd}` has no --cores"
+
+
+@pytest.mark.parametrize("words", all_commands(marked=True))
 def test_every_command_in_the_docs_runs(words, workdir):
-    line = shlex.join(words)
-    for start, reason in ALLOWED.items():
-        if line.startswith(start):
-            script = ROOT / words[0]
-            if words[0].startswith("scripts/"):
-                assert script.exists(), script
-            pytest.skip(f"not run: {reason}")
+    _check_command(words, workdir)
+
+
+def _check_command(words, workdir):
+    kind = check_kind(words)
+    if kind == "allowed":
+        if words[0].startswith("scripts/"):
+            assert (ROOT / words[0]).exists(), words[0]
+        reason = next(r for start, r in ALLOWED.items() if shlex.join(words).startswith(start))
+        pytest.skip(f"not run: {reason}")
     if _needs_smoke(words) and not SMOKE.exists():
         pytest.skip("smoke preset not built yet")
-    if words[:4] == ["python", "-m", "pip", "install"]:
+    if kind == "elided":   # e.g. `snakemake --sdm conda ...`, `--cores N`: its flags exist
+        return _check_flags(_program(words), words[1:])
+    if kind == "pip":
         return _check_pip(words)
-    if words[:3] == ["python", "-m", "pytest"]:
+    if kind == "pytest":
         return _check_pytest(words)
-    if words[0] == "python" and words[1].endswith(".py"):
+    if kind == "script":
         return _check_script(words)
-    if words[:3] == ["python", "-m", "cifar_nets"]:   # the trainer: its flags, not a training
+    if kind == "trainer":   # the trainer: its flags, not a training
         return _check_flags([sys.executable, "-m", "cifar_nets"], words[3:])
-    if words[:2] == ["python", "-m"] and words[2].startswith("cifar_nets."):
+    if kind == "module":
         if ">" in words:   # e.g. python -m cifar_nets.config > config/README.md: run to stdout
             words = words[:words.index(">")]
         return _run([sys.executable, *words[1:]], workdir)
-    if words[0] in ("ruff", "snakefmt"):   # the lint commands: run for real on the project
+    if kind == "lint":   # the lint commands: run for real on the project
         return _run(words, ROOT)
-    if words[0] == "snakemake":
-        if "profiles/slurm" in words:
-            pytest.importorskip("snakemake_executor_plugin_slurm")
-        args = words[1:]
-        if "--unlock" not in args and "-n" not in args:
-            args = [*args, "-n"]
-        return _run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), *args], workdir)
-    raise AssertionError(f"no way to check {line!r}: run it here or add it to ALLOWED with a reason")
+    _user_configfiles(words, workdir)
+    args = words[1:]
+    if kind == "snakemake-slurm" and not _has_slurm_plugin():
+        profile, _ = _slurm_free_profile(workdir)
+        args = [str(profile) if a == "profiles/slurm" else a for a in args]
+    return _snakemake(args, workdir)
+
+
+def test_the_slurm_executor_options(workdir):
+    """What only snakemake-executor-plugin-slurm can check: the profile's `executor: slurm` and
+    its `slurm-*` options. Without the plugin this is skipped, and says what is not checked (the
+    rest of every SLURM command runs as a dry run above)."""
+    if not _has_slurm_plugin():
+        _, dropped = _slurm_free_profile(workdir)
+        pytest.skip(f"snakemake-executor-plugin-slurm not installed: profiles/slurm's "
+                    f"{', '.join(dropped)} not checked (the rest of each SLURM command is "
+                    f"dry-run without them; tests/test_slurm.py runs them on a cluster)")
+    _snakemake(["--profile", "profiles/slurm"], workdir)
+
+
+def _readme_smoke_commands():
+    """The README's code block that writes a synthetic archive and runs the smoke study on it."""
+    for lang, _, block in code_blocks(ROOT / "README.md"):
+        commands = [words for _, words in shell_commands(block)] if lang in SHELL_LANGS else []
+        if any(w[:3] == ["python", "-m", "cifar_nets.synthetic"] for w in commands):
+            return commands
+    raise AssertionError("README.md shows no smoke study on a synthetic archive")
+
+
+@pytest.mark.workflow
+def test_the_readme_smoke_study_runs_for_real(tmp_path):
+    """The README's offline smoke study, exactly as typed, end to end: a synthetic archive, the
+    whole DAG, a report that says its numbers mean nothing."""
+    from cifar_nets.study import SYNTHETIC_WARNING  # noqa: PLC0415 - pandas only here
+
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    writer, study = _readme_smoke_commands()
+    assert study[0] == "snakemake" and "-n" not in study
+    _run([sys.executable, *writer[1:]], tmp_path, timeout=120)
+    _snakemake(study[1:], tmp_path, dry=False, timeout=1200)
+    report = (tmp_path / "results" / "report.html").read_text()
+    assert SYNTHETIC_WARNING in report
+    assert open(tmp_path / "results/summary/runs.csv").readline().startswith("SYNTHETIC DATA")

@@ -9,6 +9,7 @@ import runpy
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -113,8 +114,12 @@ def run_study_scripts(tmp: Path, label: str, host: str = "node-1", device_name: 
             runs.append({"recipe": "my_recipe", "n_blocks": 2, "block_type": bt})
     summary = tmp / "summary"
     outputs = [str(tmp / path) for path in summary_files("summary")]
-    run_script("summarize", input=SimpleNamespace(train=train, metrics=metrics, predictions=[], rounds=[]),
-               output=outputs, params=SimpleNamespace(data_label=label, target=None, stats={}),
+    cache = tmp / "cache.npz"   # all summarize reads of the cache: whether its data are synthetic
+    np.savez(cache, synthetic=np.array(False))
+    run_script("summarize", input=SimpleNamespace(train=train, metrics=metrics, predictions=[],
+                                                  rounds=[], data=str(cache)),
+               output=outputs, params=SimpleNamespace(data_label=label, target=None, synthetic=False,
+                                                      stats={}),
                log=tmp / "summarize.log")
 
     figures = figure_entries(STUDY)   # every figure of the study, each a stand-in PNG
@@ -268,5 +273,7 @@ def test_workflow_with_a_hostile_label(tmp_path):
     page = Page(doc)
     assert "<script" not in doc and page.comments == []
     assert page.all_text("title") == f"CIFAR-10 ablation study ({label})"
-    first = (tmp_path / "results/summary/runs.md").read_text(encoding="utf-8").splitlines()[0]
-    assert read_markdown_comment(first) == label
+    lines = (tmp_path / "results/summary/runs.md").read_text(encoding="utf-8").splitlines()
+    # the test archive is synthetic: its warning is the first line, the label's comment next
+    assert lines[0].startswith("**SYNTHETIC DATA: ")
+    assert read_markdown_comment(lines[2]) == label

@@ -202,11 +202,14 @@ def test_latex_escapes_every_special_character():
         assert not re.search(rf"(?<!\\){re.escape(special)}", body.replace(" & ", " ")), special
 
 
-def test_a_synthetic_table_says_so_under_it(tmp_path):
+def test_a_synthetic_table_says_so_on_its_first_line(tmp_path):
     df = pd.DataFrame({"model": ["Custom_ResNet"], "mean": [71.5]})
     write_table(tmp_path / "t.tex", df, note="synthetic", warning="Synthetic data: 50% noise.")
-    tex = (tmp_path / "t.tex").read_text()
-    assert "\\multicolumn{2}{p{0.9\\linewidth}}{\\textbf{Synthetic data: 50\\% noise.}}" in tex
+    tex = (tmp_path / "t.tex").read_text().splitlines()
+    assert tex[0] == "\\noindent\\textbf{Synthetic data: 50\\% noise.}\\par"
+    assert tex[1] == "% synthetic" and "noise" not in "".join(tex[2:])
+    write_table(tmp_path / "t.md", df, note="synthetic", warning="Synthetic data: 50% noise.")
+    assert (tmp_path / "t.md").read_text().splitlines()[0] == "**Synthetic data: 50% noise.**"
     with pytest.raises(ValueError, match=r"t\.xlsx: a table is written as \.csv, \.md or \.tex"):
         write_table(tmp_path / "t.xlsx", df)
 

@@ -2,8 +2,10 @@
 from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
+from cifar_nets.data import cache_is_synthetic  # noqa: E402
 from cifar_nets.figures import draw, load_group  # noqa: E402
 
 inp, w = snakemake.input, snakemake.wildcards
 group = load_group(w.recipe, int(w.n_blocks), inp.histories, inp.metrics, inp.confusion)
-draw("group", group, snakemake.output, snakemake.params.options, log)
+synthetic = cache_is_synthetic(inp.data) or bool(snakemake.params.synthetic)
+draw("group", group, snakemake.output, snakemake.params.options, log, synthetic)

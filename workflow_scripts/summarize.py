@@ -3,6 +3,7 @@ each group has its seeds (CSV, Markdown and, for seeds and paired, LaTeX)."""
 from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
+from cifar_nets.data import cache_is_synthetic  # noqa: E402
 from cifar_nets.seeds import read_round  # noqa: E402
 from cifar_nets.study import (collect_correct, collect_environments, collect_runs,  # noqa: E402
                               summary_tables, write_summary)
@@ -14,6 +15,7 @@ tables = summary_tables(runs, collect_environments(inp.train, inp.metrics),
                         read_round(inp.rounds[0]) if inp.rounds else None,
                         StatsSettings.from_config(params.stats),
                         collect_correct(inp.train, inp.predictions) if len(inp.predictions) else None)
-# rules/summary.smk always passes `synthetic`; a caller of this script without it gets no warning
-write_summary(snakemake.output, tables, params.data_label, getattr(params, "synthetic", False))
-log(f"{len(runs)} runs summarised")
+# synthetic images (the cache says so) or data.synthetic: every table's first line says so
+synthetic = cache_is_synthetic(inp.data) or bool(params.synthetic)
+write_summary(snakemake.output, tables, params.data_label, synthetic)
+log(f"{len(runs)} runs summarised" + (" (synthetic data: marked)" if synthetic else ""))
