@@ -26,7 +26,7 @@ rule summarize:
     conda:
         "../envs/cifar-ablation.yaml"
     params:
-        data_label=config["data"]["label"],
+        data_label=escape_params(config["data"]["label"]),  # Snakemake's report shows it
         synthetic=config["data"]["synthetic"],  # the tables then say their numbers mean nothing
         target=SEED_TARGET,
     script:
