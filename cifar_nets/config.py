@@ -6,7 +6,6 @@ Every error is a `ConfigError` whose message starts with the dotted key that is 
 from __future__ import annotations
 
 import copy
-import html
 import math
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import yaml
 
 from . import BLOCK_TYPES
 from .custom_blocks import CustomBlockError, check_custom_blocks, study_block_types
+from .params import canonical_order
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT / "config.yaml"          # the only home of every default
@@ -37,10 +37,8 @@ def _fill_defaults(cfg, schema):
         if name in cfg:
             _fill_defaults(cfg[name], sub)
     extra = schema.get("additionalProperties")
-    if isinstance(extra, dict):
-        for name, value in cfg.items():
-            if name not in schema.get("properties", {}):
-                _fill_defaults(value, extra)
+    for name in [k for k in cfg if k not in schema.get("properties", {})] if isinstance(extra, dict) else []:
+        _fill_defaults(cfg[name], extra)
 
 
 def _schema_error_message(err) -> str:
@@ -228,79 +226,7 @@ def validate_config(config: dict, schema: dict) -> dict:
         raise ConfigError(_schema_error_message(errors[0]))
     _fill_defaults(cfg, schema)
     check_semantics(cfg)
-    return canonical_order(cfg, schema, default_order(schema))
-
-
-# --------------------------------------------------------------------------- rule params
-
-def escape_params(value):
-    """`value` with `&`, `<` and `>` of every string HTML-escaped, for a rule's params.
-
-    Snakemake's own report (`snakemake --report`) writes each result's params, as text, into a
-    JSON object inside a <script> element, unescaped: a data.label holding `</script>` would end
-    that element and run what follows. The escaped form holds no `<`, changes exactly when the
-    value changes (so reruns stay right), and leaves a string without `&<>` as it was (a study
-    made before keeps its params). The job script gets the value back with `unescape_params`."""
-    if isinstance(value, str):
-        return html.escape(value, quote=False)
-    if isinstance(value, dict):
-        return {k: escape_params(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [escape_params(v) for v in value]
-    return value
-
-
-def unescape_params(value):
-    """The value `escape_params` was given (html.unescape inverts html.escape exactly)."""
-    if isinstance(value, str):
-        return html.unescape(value)
-    if isinstance(value, dict):
-        return {k: unescape_params(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [unescape_params(v) for v in value]
-    return value
-
-
-# --------------------------------------------------------------------------- one key order
-
-def default_order(schema: dict) -> dict:
-    """config.yaml with the schema's defaults filled in: the key order every config takes."""
-    cfg = read_config_file(DEFAULT_CONFIG)
-    _fill_defaults(cfg, schema)
-    return cfg
-
-
-def _object_schema(schema) -> dict:
-    """The object form of a schema entry (the mapping alternative of a oneOf), or {}."""
-    if not isinstance(schema, dict):
-        return {}
-    if schema.get("type") == "object":
-        return schema
-    return next((alt for alt in schema.get("oneOf", []) if alt.get("type") == "object"), {})
-
-
-def canonical_order(value, schema: dict, reference):
-    """`value` with the keys of every mapping in one order, whatever order the config files and
-    `--config` gave them in: a rule's params are compared by their repr, so the same values in
-    another order would rerun its jobs. The order is `reference`'s (config.yaml with defaults,
-    so a study made before keeps its params), then the schema's, then sorted; a name the
-    reference lacks (a recipe of your own) takes the key order of its siblings there."""
-    if isinstance(value, list):     # a list keeps its order (block types: the tables' order)
-        return [canonical_order(v, {}, None) for v in value]
-    if not isinstance(value, dict):
-        return value
-    obj = _object_schema(schema)
-    props, extra = obj.get("properties", {}), obj.get("additionalProperties")
-    ref = reference if isinstance(reference, dict) else {}
-    siblings: dict = {}
-    for child in ref.values():
-        if isinstance(child, dict):
-            siblings.update(dict.fromkeys(child, None))
-    order = list(ref) + [k for k in props if k not in ref]
-    keys = [k for k in order if k in value] + sorted((k for k in value if k not in order), key=str)
-    return {k: canonical_order(value[k], props.get(k, extra if isinstance(extra, dict) else {}),
-                               ref[k] if k in ref else siblings)
-            for k in keys}
+    return canonical_order(cfg, schema, read_config_file(DEFAULT_CONFIG))   # params.py: by repr
 
 
 def check_semantics(cfg: dict) -> None:
@@ -313,11 +239,9 @@ def check_semantics(cfg: dict) -> None:
         raise ConfigError(f"model.n_hidden: {model['n_hidden']} is odd, but SkipBlock "
                           "(block type 'skip') needs an even width")
     data = cfg["data"]
-    from .fetch import SOURCE_FORMS, source_problem  # noqa: PLC0415
-    problem = source_problem(data["source"])
-    if problem:
-        raise ConfigError(f"data.source: {_short(repr(data['source']))}: {problem} "
-                          f"(allowed: {SOURCE_FORMS})")
+    from .fetch import source_problem  # noqa: PLC0415
+    if problem := source_problem(data["source"]):
+        raise ConfigError(f"data.source: {_short(repr(data['source']))}: {problem}")
     for part in ("train", "test"):
         use, have = data[f"use_{part}_images"], data[f"{part}_images"]
         if use != "all" and use > have:

@@ -65,6 +65,16 @@ def widest_halfwidths(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFr
     return pd.DataFrame(rows, columns=["recipe", "n_blocks", "seeds", "widest_halfwidth"])
 
 
+def rule_decision(seeds: list, widest_halfwidth: float, target: SeedTarget) -> tuple[str, list]:
+    """The rule for one group: its status and next round's seeds, from its seeds so far and the
+    widest half-width of its paired differences (decide; cifar_nets/round_rule.py checks files)."""
+    if widest_halfwidth <= target.target_halfwidth:
+        return TARGET_MET, list(seeds)
+    if len(seeds) >= target.max:
+        return STOPPED_AT_MAX, list(seeds)
+    return MORE, list(range(min(target.max, len(seeds) + target.step)))
+
+
 def decide(runs: pd.DataFrame, target: SeedTarget) -> list[dict]:
     """One round's decision per group: its status and the seeds of the next round.
 
@@ -72,13 +82,7 @@ def decide(runs: pd.DataFrame, target: SeedTarget) -> list[dict]:
     """
     out = []
     for row in widest_halfwidths(runs, target.confidence).itertuples(index=False):
-        n = len(row.seeds)
-        if row.widest_halfwidth <= target.target_halfwidth:
-            status, nxt = TARGET_MET, row.seeds
-        elif n >= target.max:
-            status, nxt = STOPPED_AT_MAX, row.seeds
-        else:
-            status, nxt = MORE, list(range(min(target.max, n + target.step)))
+        status, nxt = rule_decision(row.seeds, row.widest_halfwidth, target)
         out.append({"recipe": row.recipe, "n_blocks": row.n_blocks, "seeds": row.seeds,
                     "widest_halfwidth": row.widest_halfwidth, "status": status,
                     "next_seeds": nxt})
@@ -217,59 +221,13 @@ def validate_round(decision, path, round_no: int | None = None) -> dict:
     return decision
 
 
-def check_round_rule(decision: dict, path, target: dict, seeds_before: dict | None = None) -> None:
-    """RoundFileError unless every decision of a (structurally valid) round file is what the
-    rule (`decide`) gives under the config's `target`: the file's target is the config's, each
-    group's seeds are 0..n-1 with min <= n <= max (and, given `seeds_before`, the seeds the
-    round before gave it: {(recipe, n_blocks): seeds}), its status follows from its widest
-    half-width and n, its next_seeds are its seeds or, for more seeds, the step's, and `done`
-    says whether every group stopped. A file edited by hand could otherwise schedule any runs."""
-    def bad(what):
-        raise RoundFileError(f"{path}: {what}, which the seed rule does not give - {_FIX}")
-
-    if decision["target"] != dict(target):
-        bad(f"target {_short(decision['target'])} is not the config's study.seeds "
-            f"{_short(dict(target))}")
-    rule = SeedTarget.from_config(target)
-    for i, g in enumerate(decision["groups"]):
-        at, seeds, n = f"groups[{i}]", g["seeds"], len(g["seeds"])
-        if seeds != list(range(n)) or not rule.min <= n <= rule.max:
-            bad(f"{at}.seeds: {_short(seeds)} (expected 0..n-1 with {rule.min} <= n <= {rule.max})")
-        before = (seeds_before or {}).get((g["recipe"], g["n_blocks"]))
-        if seeds_before is not None and seeds != (before or list(range(rule.min))):
-            bad(f"{at}.seeds: {_short(seeds)}, but the round before gave "
-                f"{_short(before or list(range(rule.min)))}")
-        if g["widest_halfwidth"] <= rule.target_halfwidth:
-            status, nxt = TARGET_MET, seeds
-        elif n >= rule.max:
-            status, nxt = STOPPED_AT_MAX, seeds
-        else:
-            status, nxt = MORE, list(range(min(rule.max, n + rule.step)))
-        if g["status"] != status:
-            bad(f"{at}.status: {g['status']!r} for {n} seeds and half-width "
-                f"{g['widest_halfwidth']:g} (target {rule.target_halfwidth:g}, max {rule.max})")
-        if g["next_seeds"] != nxt:
-            bad(f"{at}.next_seeds: {_short(g['next_seeds'])} (the rule gives {_short(nxt)})")
-    if decision["done"] != all(g["status"] != MORE for g in decision["groups"]):
-        bad(f"done: {str(decision['done']).lower()} for these statuses")
-
-
-def check_round_files(folder, target: dict | None = None) -> None:
-    """Read every round file in `folder` (results/seeds): RoundFileError for the first bad one.
-    With the config's `target`, each file's decisions are also checked against the seed rule
-    (check_round_rule), each round's seeds against the round before it."""
+def check_round_files(folder) -> None:
+    """Read every round file in `folder` (results/seeds): RoundFileError for the first bad one."""
     if not os.path.isdir(folder):
         return
-    rounds = sorted((round_number(name), name) for name in os.listdir(folder)
-                    if round_number(name) is not None)
-    prev = None      # (round, next_seeds by group) of the last file read
-    for r, name in rounds:
-        path = os.path.join(folder, name)
-        decision = read_round(path)
-        if target is not None:
-            before = {} if r == 0 else (prev[1] if prev and prev[0] == r - 1 else None)
-            check_round_rule(decision, path, target, before)
-            prev = (r, {(g["recipe"], g["n_blocks"]): g["next_seeds"] for g in decision["groups"]})
+    for name in sorted(os.listdir(folder)):
+        if round_number(name) is not None:
+            read_round(os.path.join(folder, name))
 
 
 def by_group(decision: dict) -> dict:

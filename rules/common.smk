@@ -5,13 +5,9 @@ import os
 import sys
 
 sys.path.insert(0, workflow.basedir)
-from cifar_nets.config import (  # noqa: E402
-    ConfigError,
-    escape_params,
-    load_schema,
-    validate_config,
-)
+from cifar_nets.config import ConfigError, load_schema, validate_config  # noqa: E402
 from cifar_nets.custom_blocks import block_params  # noqa: E402
+from cifar_nets.params import escape_params  # noqa: E402 - user text in params
 from cifar_nets.hardware import (  # noqa: E402
     GPU_JOB_THREADS,
     cpu_thread_plan,
@@ -83,10 +79,10 @@ wildcard_constraints:
 # study.seeds is a list, or a precision target {min, max, step, target_halfwidth}: then seeds
 # come in rounds, one checkpoint per round (rules/seeds.smk, cifar_nets/seeds.py), and the
 # seeds of each (recipe, n_blocks) group are known only once its last round has run.
+from cifar_nets.round_rule import check_round_decisions  # noqa: E402
 from cifar_nets.seeds import (  # noqa: E402
     RoundFileError,
     SeedTarget,
-    check_round_files,
     final_group_seeds,
     read_round,
     round_is_final,
@@ -103,13 +99,13 @@ def groups():
 
 def _check_round_files():
     """Every round file on disk is read and checked (structure, and each decision against the
-    seed rule and the config's target) before the DAG is built: a bad one stops the run with one
+    seed rule that made it) before the DAG is built: a bad one stops the run with one
     line naming it and what to do (cifar_nets/seeds.py), never a traceback.
     """
     if SEED_TARGET is None:
         return
     try:
-        check_round_files(os.path.dirname(SEED_ROUND), SEED_TARGET)
+        check_round_decisions(os.path.dirname(SEED_ROUND))
     except RoundFileError as exc:
         raise WorkflowError(str(exc)) from None
 

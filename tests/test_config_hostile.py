@@ -364,10 +364,11 @@ def test_the_same_config_in_any_key_order_validates_to_the_same_repr():
 @pytest.mark.parametrize("text", ["x</script><script>alert(1)</script>", "a & b <!-- c", "&amp;lt;",
                                   "plain CIFAR-10"])
 def test_params_hold_no_angle_bracket_and_give_the_value_back(text):
+    from cifar_nets.params import escape_params, unescape_params
     value = {"data": {"label": text}, "list": [text, 3]}
-    escaped = cfgmod.escape_params(value)
+    escaped = escape_params(value)
     assert "<" not in repr(escaped)
-    assert cfgmod.unescape_params(escaped) == value
+    assert unescape_params(escaped) == value
     assert (escaped == value) == (not set(text) & set("&<>"))   # unchanged without &<>
 
 

@@ -12,6 +12,7 @@ from cifar_nets.config import ConfigError
 from cifar_nets.seeds import (MORE, STOPPED_AT_MAX, TARGET_MET, RoundFileError, SeedTarget,
                               check_round_files, read_round, round_is_final, seeds_after,
                               stopping_table, write_round)
+from cifar_nets.round_rule import check_round_decisions
 from workflow_helpers import config, planned_jobs, snakemake, tiny_config
 
 TARGET = {"min": 2, "max": 3, "step": 1, "target_halfwidth": 1.0}
@@ -228,7 +229,7 @@ def test_decisions_the_rule_gives_pass(tmp_path):
     folder = _rounds(tmp_path, _decision(_group()),
                      _decision(_group(seeds=(0, 1, 2), status=STOPPED_AT_MAX, next_seeds=(0, 1, 2)),
                                round_no=1))
-    check_round_files(folder, TARGET)
+    check_round_decisions(folder)
 
 
 @pytest.mark.parametrize("group,words", [
@@ -245,7 +246,7 @@ def test_a_hand_edited_decision_is_refused_naming_the_file(tmp_path, group, word
     path = _write(tmp_path, _decision(group))
     read_round(path)                                        # a valid structure ...
     with pytest.raises(RoundFileError) as e:               # ... but not what the rule gives
-        check_round_files(tmp_path, TARGET)
+        check_round_decisions(tmp_path)
     msg = str(e.value)
     assert msg.startswith(f"{path}: {words}"), msg
     assert msg.endswith("delete it and that round is decided again") and "\n" not in msg
@@ -254,14 +255,15 @@ def test_a_hand_edited_decision_is_refused_naming_the_file(tmp_path, group, word
 def test_done_target_and_seeds_before_are_checked_too(tmp_path):
     _write(tmp_path, _decision(done=True))
     with pytest.raises(RoundFileError, match=r"round0\.json: done: true for these statuses"):
-        check_round_files(tmp_path, TARGET)
-    _write(tmp_path, _decision())
-    with pytest.raises(RoundFileError, match=r"round0\.json: target .* is not the config's study"):
-        check_round_files(tmp_path, dict(TARGET, target_halfwidth=2.0))
+        check_round_decisions(tmp_path)
+    for target in ({"target_halfwidth": 1.0}, dict(TARGET, min=4), dict(TARGET, step="1")):
+        _write(tmp_path, dict(_decision(), target=target))
+        with pytest.raises(RoundFileError, match=r"round0\.json: target .* \(expected integers min"):
+            check_round_decisions(tmp_path)
     # round 1 evaluates seeds round 0 did not give
     _write(tmp_path, _decision(_group(status=TARGET_MET, next_seeds=(0, 1), widest=0.5)))
     _write(tmp_path, _decision(_group(seeds=(0, 1, 2), status=STOPPED_AT_MAX, next_seeds=(0, 1, 2)),
                                round_no=1))
     with pytest.raises(RoundFileError, match=r"round1\.json: groups\[0\]\.seeds: \[0, 1, 2\], but the "
                                              r"round before gave \[0, 1\]"):
-        check_round_files(tmp_path, TARGET)
+        check_round_decisions(tmp_path)

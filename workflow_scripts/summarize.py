@@ -3,7 +3,7 @@ each group has its seeds (CSV, Markdown and, for seeds and paired, LaTeX)."""
 from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
-from cifar_nets.config import unescape_params  # noqa: E402
+from cifar_nets.params import unescape_params  # noqa: E402
 from cifar_nets.seeds import read_round  # noqa: E402
 from cifar_nets.study import collect_environments, collect_runs, summary_tables, write_summary  # noqa: E402
 
