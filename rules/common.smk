@@ -100,7 +100,7 @@ def groups():
 def _check_round_files():
     """Every round file on disk is read and checked (structure, and each decision against the
     seed rule that made it) before the DAG is built: a bad one stops the run with one
-    line naming it and what to do (cifar_nets/seeds.py), never a traceback.
+    line naming it and what to do (cifar_nets/round_rule.py), never a traceback.
     """
     if SEED_TARGET is None:
         return
@@ -291,10 +291,10 @@ def pending_runs():
 def _cap_cores():
     """Locally, --cores above the usable cores would plan more threads than the host has (three
     one-thread jobs on two cores measured 0.96x, docs/machines.md): plan and schedule for the
-    usable cores instead, with one warning line. No --cores (and no cluster): the usable cores."""
+    usable cores instead, with one warning line. No --cores: the usable cores."""
     given, usable = provided_cores(workflow), usable_cpus()
     if given is None and not uses_nodes(workflow):
-        default_cores(workflow, usable)  # `snakemake results/report.html` works as typed
+        default_cores(workflow, usable)  # `snakemake results/report.html` as typed
         return
     if given is None or given <= usable or uses_nodes(workflow):
         return

@@ -17,7 +17,7 @@ rule report:
     conda:
         "../envs/cifar-ablation.yaml"
     params:
-        # user text escaped: Snakemake's report shows params inside a <script> (config.py)
+        # user text escaped: Snakemake's report shows params in a <script> (cifar_nets/params.py)
         config=escape_params(report_config()),
         study=STUDY,
         runs=lambda wildcards: study_runs(),  # the run of each input.pairs file, in order
