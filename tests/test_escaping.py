@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from cifar_nets.figures import figure_entries
+from cifar_nets.params import escape_params
 from cifar_nets.report import build_report, dataframe_to_markdown
 from cifar_nets.study import summary_files
 
@@ -114,7 +115,7 @@ def run_study_scripts(tmp: Path, label: str, host: str = "node-1", device_name: 
     summary = tmp / "summary"
     outputs = [str(tmp / path) for path in summary_files("summary")]
     run_script("summarize", input=SimpleNamespace(train=train, metrics=metrics, rounds=[]),
-               output=outputs, params=SimpleNamespace(data_label=label, target=None),
+               output=outputs, params=SimpleNamespace(data_label=escape_params(label), target=None),
                log=tmp / "summarize.log")
 
     figures = figure_entries(STUDY)   # every figure of the study, each a stand-in PNG
@@ -127,8 +128,9 @@ def run_study_scripts(tmp: Path, label: str, host: str = "node-1", device_name: 
                input=SimpleNamespace(summary=[p for p in outputs if p.endswith(".csv")],
                                      figures=[e["path"] for e in figures], pairs=pairs),
                output=[str(report)], log=tmp / "report.log",
-               params=SimpleNamespace(study=STUDY, figures=figures, runs=runs, data_label=label,
-                                      config=config))
+               params=SimpleNamespace(study=STUDY, figures=figures, runs=runs,
+                                      data_label=escape_params(label),    # as the rules pass them
+                                      config=escape_params(config)))
     return report, summary
 
 
