@@ -1,7 +1,8 @@
 # cifar-ablation: what a residual connection buys, as a reproducible CIFAR-10 ablation study.
 #
 #   snakemake --cores 4 --resources gpu=1        the study in config.yaml, up to the report
-#   snakemake --cores 4 results/report.html      just the report (and what it needs)
+#   snakemake results/report.html                just the report (and what it needs), on every
+#                                                usable core when --cores is not given
 #   snakemake --profile profiles/slurm           every training/evaluation job on SLURM
 from snakemake.utils import min_version
 

@@ -13,6 +13,7 @@ import yaml
 
 from . import BLOCK_TYPES
 from .custom_blocks import CustomBlockError, check_custom_blocks, study_block_types
+from .params import canonical_order
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT / "config.yaml"          # the only home of every default
@@ -36,10 +37,8 @@ def _fill_defaults(cfg, schema):
         if name in cfg:
             _fill_defaults(cfg[name], sub)
     extra = schema.get("additionalProperties")
-    if isinstance(extra, dict):
-        for name, value in cfg.items():
-            if name not in schema.get("properties", {}):
-                _fill_defaults(value, extra)
+    for name in [k for k in cfg if k not in schema.get("properties", {})] if isinstance(extra, dict) else []:
+        _fill_defaults(cfg[name], extra)
 
 
 def _schema_error_message(err) -> str:
@@ -227,7 +226,7 @@ def validate_config(config: dict, schema: dict) -> dict:
         raise ConfigError(_schema_error_message(errors[0]))
     _fill_defaults(cfg, schema)
     check_semantics(cfg)
-    return cfg
+    return canonical_order(cfg, schema, read_config_file(DEFAULT_CONFIG))   # params.py: by repr
 
 
 def check_semantics(cfg: dict) -> None:
@@ -240,6 +239,9 @@ def check_semantics(cfg: dict) -> None:
         raise ConfigError(f"model.n_hidden: {model['n_hidden']} is odd, but SkipBlock "
                           "(block type 'skip') needs an even width")
     data = cfg["data"]
+    from .fetch import source_problem  # noqa: PLC0415
+    if problem := source_problem(data["source"]):
+        raise ConfigError(f"data.source: {_short(repr(data['source']))}: {problem}")
     for part in ("train", "test"):
         use, have = data[f"use_{part}_images"], data[f"{part}_images"]
         if use != "all" and use > have:

@@ -38,6 +38,20 @@ def check_md5(md5: str) -> str:
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
+def source_problem(source: str) -> str | None:
+    """Why `source` is no form the fetcher reads (checked with the config, before any job), or
+    None: a URL scheme other than https, http and file, or a file:// URL naming another host."""
+    m = _SCHEME.match(source)
+    if m is None or m.group(1).lower() in ("http", "https"):
+        return None
+    host = urllib.parse.urlparse(source).netloc
+    if m.group(1).lower() == "file" and host in ("", "localhost"):
+        return None
+    why = f"file:// URL on the host {host!r}" if m.group(1).lower() == "file" else \
+        f"unsupported URL scheme {m.group(1)!r}"
+    return f"{why} (allowed: https://, http://, file:// (this host) or a plain path)"
+
+
 def _local_source(source: str) -> Path | None:
     """The local path a source names (plain path or file:// URL), or None for http(s)."""
     m = _SCHEME.match(source)

@@ -57,32 +57,6 @@ def is_target(seeds) -> bool:
     return isinstance(seeds, dict)
 
 
-def first_stage_sds(sub: pd.DataFrame, first: int) -> list[float]:
-    """The sd of each paired difference between block types over the group's first ``first``
-    seeds (0..first-1); inf for a pair with fewer than two of them."""
-    out = []
-    early = sub[sub.seed < first]
-    items = list(pd.unique(sub.block_type))
-    for i, a in enumerate(items):
-        for b in items[i + 1:]:
-            sa = early[early.block_type == a].set_index("seed").test_acc
-            sb = early[early.block_type == b].set_index("seed").test_acc
-            common = sorted(set(sa.index) & set(sb.index))
-            d = (sa.loc[common] - sb.loc[common]).to_numpy(dtype=float)
-            out.append(float(np.std(d, ddof=1)) if len(d) >= 2 else math.inf)
-    return out
-
-
-def seeds_needed(sd_first: float, target: SeedTarget) -> float:
-    """Stein's second-stage size for one pair: the seeds at which t(min-1) x sd_first / sqrt(n)
-    is within the target, at least ``min`` (inf for an infinite sd)."""
-    from scipy import stats  # noqa: PLC0415 - the Snakefile imports this module; scipy only here
-    if not math.isfinite(sd_first):
-        return math.inf
-    t = stats.t.ppf(0.5 + target.confidence / 2, target.min - 1)
-    return max(target.min, math.ceil((t * sd_first / target.target_halfwidth) ** 2 - 1e-9))
-
-
 def widest_halfwidths(runs: pd.DataFrame, confidence: float = 0.95,
                       first: int | None = None) -> pd.DataFrame:
     """Per (recipe, n_blocks): seeds used, and the widest half-width of the paired-difference
@@ -100,6 +74,23 @@ def widest_halfwidths(runs: pd.DataFrame, confidence: float = 0.95,
     return pd.DataFrame(rows, columns=["recipe", "n_blocks", "seeds", "widest_halfwidth"])
 
 
+def rule_decision(seeds: list, widest_halfwidth: float, target: SeedTarget) -> tuple[str, list]:
+    """Stein's rule for one group: its status and next round's seeds, from its seeds so far and
+    the widest Stein half-width of its paired differences, t(min-1) x sd_first / sqrt(n), which
+    gives the size n x (half-width / target)^2 = (t(min-1) x sd_first / target)^2, rounded up to
+    the step grid (min, min + step, ...) and capped at max (decide; cifar_nets/round_rule.py
+    checks round files with it)."""
+    n = len(seeds)
+    need = math.inf
+    if math.isfinite(widest_halfwidth):
+        need = max(target.min, math.ceil(n * (widest_halfwidth / target.target_halfwidth) ** 2 - 1e-9))
+        need = target.min + math.ceil((need - target.min) / target.step) * target.step
+    n_next = int(min(target.max, need))
+    if n < n_next:
+        return MORE, list(range(n_next))
+    return (TARGET_MET if need <= target.max else STOPPED_AT_MAX), list(seeds)
+
+
 def decide(runs: pd.DataFrame, target: SeedTarget) -> list[dict]:
     """One round's decision per group: its status and the seeds of the next round (Stein's
     two-stage size from the first ``min`` seeds; the same answer in every round).
@@ -107,20 +98,8 @@ def decide(runs: pd.DataFrame, target: SeedTarget) -> list[dict]:
     `runs` holds test_acc per (recipe, n_blocks, block_type, seed) of every finished run so far.
     """
     out = []
-    widths = widest_halfwidths(runs, target.confidence, first=target.min)
-    for row in widths.itertuples(index=False):
-        sub = runs[(runs.recipe == row.recipe) & (runs.n_blocks == row.n_blocks)]
-        need = max([seeds_needed(sd, target) for sd in first_stage_sds(sub, target.min)],
-                   default=math.inf)
-        if math.isfinite(need):   # on the step grid: min, min + step, ...
-            need = target.min + math.ceil((need - target.min) / target.step) * target.step
-        n_next = int(min(target.max, need))
-        n = len(row.seeds)
-        if n < n_next:
-            status, nxt = MORE, list(range(n_next))
-        else:
-            status = TARGET_MET if need <= target.max else STOPPED_AT_MAX
-            nxt = row.seeds
+    for row in widest_halfwidths(runs, target.confidence, first=target.min).itertuples(index=False):
+        status, nxt = rule_decision(row.seeds, row.widest_halfwidth, target)
         out.append({"recipe": row.recipe, "n_blocks": row.n_blocks, "seeds": row.seeds,
                     "widest_halfwidth": row.widest_halfwidth, "status": status,
                     "next_seeds": nxt})

@@ -7,6 +7,7 @@ import sys
 sys.path.insert(0, workflow.basedir)
 from cifar_nets.config import ConfigError, load_schema, validate_config  # noqa: E402
 from cifar_nets.custom_blocks import block_params  # noqa: E402
+from cifar_nets.params import escape_params  # noqa: E402 - user text in params
 from cifar_nets.hardware import (  # noqa: E402
     GPU_JOB_THREADS,
     cpu_thread_plan,
@@ -21,25 +22,20 @@ from cifar_nets.slots import gpu_ids_error  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
 from workflow_scripts.snakemake_api import (  # noqa: E402 - Snakemake beyond its documented API
     cap_cores,
+    config_source_error,
+    default_cores,
     given_resource,
+    profile_files,
     provided_cores,
     runs_locally,
     uses_nodes,
 )
 
-
-def _configfile_flags(argv):
-    """How often --configfile (or --configfiles) is on the command line."""
-    names = ("--configfile", "--configfiles")
-    return sum(1 for a in argv if a.split("=", 1)[0] in names)
-
-
-if _configfile_flags(sys.argv) > 1:
-    # Snakemake keeps the files after the last flag only: the others would be dropped silently
-    raise WorkflowError(
-        "config error: --configfile given more than once; Snakemake reads only the files after "
-        "the last one. List every file after one flag: --configfile a.yaml b.yaml"
-    )
+# A second --configfile or --config, or a profile's configfile:/config: with the same flag on the
+# command line: Snakemake would drop config without a word (workflow_scripts/snakemake_api.py)
+_config_source = config_source_error(sys.argv, profile_files())
+if _config_source:
+    raise WorkflowError(f"config error: {_config_source}")
 
 try:
     _validated = validate_config(
@@ -83,10 +79,10 @@ wildcard_constraints:
 # study.seeds is a list, or a precision target {min, max, step, target_halfwidth}: then seeds
 # come in rounds, one checkpoint per round (rules/seeds.smk, cifar_nets/seeds.py), and the
 # seeds of each (recipe, n_blocks) group are known only once its last round has run.
+from cifar_nets.round_rule import check_round_decisions  # noqa: E402
 from cifar_nets.seeds import (  # noqa: E402
     RoundFileError,
     SeedTarget,
-    check_round_files,
     final_group_seeds,
     read_round,
     round_is_final,
@@ -102,13 +98,14 @@ def groups():
 
 
 def _check_round_files():
-    """Every round file on disk is read and checked before the DAG is built: a bad one stops the
-    run with one line naming it and what to do (cifar_nets/seeds.py), never a traceback.
+    """Every round file on disk is read and checked (structure, and each decision against the
+    seed rule that made it) before the DAG is built: a bad one stops the run with one
+    line naming it and what to do (cifar_nets/round_rule.py), never a traceback.
     """
     if SEED_TARGET is None:
         return
     try:
-        check_round_files(os.path.dirname(SEED_ROUND))
+        check_round_decisions(os.path.dirname(SEED_ROUND))
     except RoundFileError as exc:
         raise WorkflowError(str(exc)) from None
 
@@ -294,8 +291,11 @@ def pending_runs():
 def _cap_cores():
     """Locally, --cores above the usable cores would plan more threads than the host has (three
     one-thread jobs on two cores measured 0.96x, docs/machines.md): plan and schedule for the
-    usable cores instead, with one warning line."""
+    usable cores instead, with one warning line. No --cores: the usable cores."""
     given, usable = provided_cores(workflow), usable_cpus()
+    if given is None and not uses_nodes(workflow):
+        default_cores(workflow, usable)  # `snakemake results/report.html` as typed
+        return
     if given is None or given <= usable or uses_nodes(workflow):
         return
     cap_cores(workflow, usable)

@@ -17,10 +17,11 @@ rule report:
     conda:
         "../envs/cifar-ablation.yaml"
     params:
-        config=report_config(),
+        # user text escaped: Snakemake's report shows params in a <script> (cifar_nets/params.py)
+        config=escape_params(report_config()),
         study=STUDY,
         runs=lambda wildcards: study_runs(),  # the run of each input.pairs file, in order
         figures=figure_entries(STUDY),  # where each figure goes (cifar_nets/figures.py)
-        data_label=config["data"]["label"],
+        data_label=escape_params(config["data"]["label"]),
     script:
         "../workflow_scripts/report.py"

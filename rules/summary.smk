@@ -28,7 +28,7 @@ rule summarize:
     conda:
         "../envs/cifar-ablation.yaml"
     params:
-        data_label=config["data"]["label"],
+        data_label=escape_params(config["data"]["label"]),  # Snakemake's report shows it
         # true adds the mark of synthetic data; the cache's own mark cannot be taken away
         synthetic=config["data"]["synthetic"],
         target=SEED_TARGET,

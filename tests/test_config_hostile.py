@@ -328,3 +328,80 @@ def test_configfile_given_twice_stops_instead_of_dropping_the_first(tmp_path):
     assert "config error: --configfile given more than once" in r.out, r.out[-2000:]
     ok = snakemake(tmp_path, "--configfile", str(cfg), "more.yaml", "-n")
     assert planned_jobs(ok.out)["train"] == 6, ok.out[-2000:]   # 3 block types x 2 seeds
+
+
+# --------------------------------------------------------------------------- how config arrives (issue 25)
+
+@pytest.mark.parametrize("source,words", [
+    ("ftp://example.org/x.tar.gz", "unsupported URL scheme 'ftp'"),
+    ("s3://bucket/cifar.tar.gz", "unsupported URL scheme 's3'"),
+    ("file://otherhost/x.tar.gz", "file:// URL on the host 'otherhost'"),
+])
+def test_a_source_the_downloader_cannot_read_is_a_config_error(source, words):
+    message = _error(cfgmod.merge(DEFAULT, {"data": {"source": source}}))
+    assert message.startswith(f"data.source: {source!r}: {words}"), message
+    assert "allowed: https://, http://, file:// (this host) or a plain path" in message
+    for fine in ("HTTPS://a.example/x.tar.gz", "file:///tmp/x.tar.gz", "rel/x.tar.gz"):
+        _validate(cfgmod.merge(DEFAULT, {"data": {"source": fine}}))
+
+
+def test_the_same_config_in_any_key_order_validates_to_the_same_repr():
+    """Snakemake compares a rule's params by repr: the key order of the files and --config must not
+    show in it (eval_batch_size or top_confused_pairs given at their default reran the report)."""
+    def reversed_keys(value):
+        return ({k: reversed_keys(value[k]) for k in reversed(list(value))} if isinstance(value, dict)
+                else value)
+    schema = cfgmod.load_schema()
+    base = cfgmod.validate_config(copy.deepcopy(DEFAULT), schema)
+    assert repr(cfgmod.validate_config(reversed_keys(DEFAULT), schema)) == repr(base)
+    # the order of config.yaml itself (defaults filled in) is the order: a study made before keeps
+    # its params
+    assert list(base) == list(DEFAULT) and list(base["engine"]) == list(DEFAULT["engine"])
+    own = cfgmod.merge(DEFAULT, {"recipes": {"fast": {"lr": 0.1, "epochs": 1, "batch_size": 8}}})
+    assert list(cfgmod.validate_config(own, schema)["recipes"]["fast"]) == list(base["recipes"]["notebook"])
+
+
+@pytest.mark.parametrize("text", ["x</script><script>alert(1)</script>", "a & b <!-- c", "&amp;lt;",
+                                  "plain CIFAR-10"])
+def test_params_hold_no_angle_bracket_and_give_the_value_back(text):
+    from cifar_nets.params import escape_params, unescape_params
+    value = {"data": {"label": text}, "list": [text, 3]}
+    escaped = escape_params(value)
+    assert "<" not in repr(escaped)
+    assert unescape_params(escaped) == value
+    assert (escaped == value) == (not set(text) & set("&<>"))   # unchanged without &<>
+
+
+def test_config_given_twice_or_replaced_by_the_command_line_is_named(tmp_path):
+    from workflow_scripts.snakemake_api import config_source_error
+    prog = "snakemake"
+    assert config_source_error([prog, "--configfile", "a.yaml", "b.yaml", "--config", "x=1", "y=2"]) is None
+    for argv, words in (
+            ([prog, "--config", "a=1", "--config", "b=2"], "--config given more than once"),
+            ([prog, "-C", "a=1", "--config=b=2"], "--config given more than once"),
+            ([prog, "--configfile", "a.yaml", "--configfiles", "b.yaml"], "--configfile given more than once")):
+        assert config_source_error(argv).startswith(words), argv
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("configfile: [a.yaml]\nconfig: {study: '{seeds: [0, 1]}'}\n")
+    assert config_source_error([prog, "-n"], [profile]) is None
+    assert config_source_error([prog, "--configfile", "b.yaml"], [profile]).startswith(
+        f"the profile {profile} sets configfile:, and --configfile on the command line replaces it")
+    assert config_source_error([prog, "--config", "a=1"], [profile]).startswith(
+        f"the profile {profile} sets config:, and --config on the command line replaces it")
+    assert "both set configfile:" in config_source_error([prog], [profile, profile])
+
+
+@pytest.mark.workflow
+def test_a_second_config_flag_or_a_replaced_profile_configfile_stops_the_run(tmp_path):
+    cfg = tiny_config(tmp_path)
+    r = snakemake(tmp_path, "--configfile", str(cfg), "-n", "--config", "study={seeds: [0, 1]}",
+                  "--config", "model={n_hidden: 16}", ok=False)
+    assert "config error: --config given more than once" in r.out, r.out[-2000:]
+    (tmp_path / "prof").mkdir()
+    (tmp_path / "prof/config.yaml").write_text(f"configfile: [{cfg}]\n")
+    (tmp_path / "more.yaml").write_text("study: {seeds: [0, 1]}\n")
+    r = snakemake(tmp_path, "--profile", "prof", "--configfile", "more.yaml", "-n", ok=False)
+    assert "config error: the profile prof/config.yaml sets configfile:" in r.out, r.out[-2000:]
+    assert not (tmp_path / "results").exists()
+    ok = snakemake(tmp_path, "--profile", "prof", "-n")                # the profile alone: its files
+    assert planned_jobs(ok.out)["train"] == 3, ok.out[-2000:]

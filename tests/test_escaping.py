@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from cifar_nets.figures import figure_entries
+from cifar_nets.params import escape_params
 from cifar_nets.report import build_report, dataframe_to_markdown
 from cifar_nets.study import summary_files
 
@@ -118,7 +119,7 @@ def run_study_scripts(tmp: Path, label: str, host: str = "node-1", device_name: 
     np.savez(cache, synthetic=np.array(False))
     run_script("summarize", input=SimpleNamespace(train=train, metrics=metrics, predictions=[],
                                                   rounds=[], data=str(cache)),
-               output=outputs, params=SimpleNamespace(data_label=label, target=None, synthetic=False,
+               output=outputs, params=SimpleNamespace(data_label=escape_params(label), target=None, synthetic=False,
                                                       stats={}),
                log=tmp / "summarize.log")
 
@@ -132,8 +133,9 @@ def run_study_scripts(tmp: Path, label: str, host: str = "node-1", device_name: 
                input=SimpleNamespace(summary=[p for p in outputs if p.endswith(".csv")],
                                      figures=[e["path"] for e in figures], pairs=pairs),
                output=[str(report)], log=tmp / "report.log",
-               params=SimpleNamespace(study=STUDY, figures=figures, runs=runs, data_label=label,
-                                      config=config))
+               params=SimpleNamespace(study=STUDY, figures=figures, runs=runs,
+                                      data_label=escape_params(label),    # as the rules pass them
+                                      config=escape_params(config)))
     return report, summary
 
 

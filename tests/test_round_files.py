@@ -12,6 +12,7 @@ from cifar_nets.config import ConfigError
 from cifar_nets.seeds import (MORE, STOPPED_AT_MAX, TARGET_MET, RoundFileError, SeedTarget,
                               check_round_files, read_round, round_is_final, seeds_after,
                               stopping_table, write_round)
+from cifar_nets.round_rule import check_round_decisions
 from workflow_helpers import config, planned_jobs, snakemake, tiny_config
 
 TARGET = {"min": 2, "max": 3, "step": 1, "target_halfwidth": 1.0}
@@ -214,3 +215,55 @@ def test_a_truncated_round_file_is_one_line_naming_the_file(tmp_path):
     round0.unlink()                                 # what the message says: the round is redone
     jobs = planned_jobs(snakemake(tmp_path, "--configfile", str(cfg), "-n", "--cores", "1", *MTIME).out)
     assert jobs.get("seed_round") == 1 and "train" not in jobs, jobs
+
+
+# --------------------------------------------------------------------------- decisions against the rule
+
+def _rounds(folder, *decisions):
+    for d in decisions:
+        _write(folder, d)
+    return folder
+
+
+def test_decisions_the_rule_gives_pass(tmp_path):
+    folder = _rounds(tmp_path, _decision(_group()),
+                     _decision(_group(seeds=(0, 1, 2), status=STOPPED_AT_MAX, next_seeds=(0, 1, 2)),
+                               round_no=1))
+    check_round_decisions(folder)
+
+
+@pytest.mark.parametrize("group,words", [
+    # the reproduction: 12 seeds scheduled under max: 3
+    (_group(next_seeds=range(12)), "groups[0].next_seeds: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] "
+                                   "(the rule gives [0, 1, 2])"),
+    (_group(seeds=range(5), status=STOPPED_AT_MAX, next_seeds=range(5)), "groups[0].seeds: [0, 1, 2, 3, 4]"),
+    (_group(seeds=(0, 7)), "groups[0].seeds: [0, 7] (expected 0..n-1"),
+    (_group(widest=0.5), "groups[0].status: 'more seeds' for 2 seeds and half-width 0.5"),
+    (_group(status=TARGET_MET, next_seeds=(0, 1)), "groups[0].status: 'target met'"),
+    (_group(status=TARGET_MET, next_seeds=(0, 1, 2), widest=0.5), "groups[0].next_seeds: [0, 1, 2]"),
+])
+def test_a_hand_edited_decision_is_refused_naming_the_file(tmp_path, group, words):
+    path = _write(tmp_path, _decision(group))
+    read_round(path)                                        # a valid structure ...
+    with pytest.raises(RoundFileError) as e:               # ... but not what the rule gives
+        check_round_decisions(tmp_path)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: {words}"), msg
+    assert msg.endswith("delete it and that round is decided again") and "\n" not in msg
+
+
+def test_done_target_and_seeds_before_are_checked_too(tmp_path):
+    _write(tmp_path, _decision(done=True))
+    with pytest.raises(RoundFileError, match=r"round0\.json: done: true for these statuses"):
+        check_round_decisions(tmp_path)
+    for target in ({"target_halfwidth": 1.0}, dict(TARGET, min=4), dict(TARGET, step="1")):
+        _write(tmp_path, dict(_decision(), target=target))
+        with pytest.raises(RoundFileError, match=r"round0\.json: target .* \(expected integers min"):
+            check_round_decisions(tmp_path)
+    # round 1 evaluates seeds round 0 did not give
+    _write(tmp_path, _decision(_group(status=TARGET_MET, next_seeds=(0, 1), widest=0.5)))
+    _write(tmp_path, _decision(_group(seeds=(0, 1, 2), status=STOPPED_AT_MAX, next_seeds=(0, 1, 2)),
+                               round_no=1))
+    with pytest.raises(RoundFileError, match=r"round1\.json: groups\[0\]\.seeds: \[0, 1, 2\], but the "
+                                             r"round before gave \[0, 1\]"):
+        check_round_decisions(tmp_path)

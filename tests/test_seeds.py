@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cifar_nets.seeds import (MORE, STOPPED_AT_MAX, TARGET_MET, SeedTarget, decide, seeds_needed,
+from cifar_nets.seeds import (MORE, STOPPED_AT_MAX, TARGET_MET, SeedTarget, decide, rule_decision,
                               stopping_table, widest_halfwidths)
 from cifar_nets.stopping_sim import docs_table, simulate_false_positives, simulation_error
 from workflow_helpers import planned_jobs, snakemake, tiny_config
@@ -27,11 +27,15 @@ def test_widest_halfwidth_is_the_widest_paired_interval():
 
 
 def test_stein_second_stage_size_hand_computed():
-    # first-stage sd 1, min 3 (t(0.975, 2) = 4.3027), target 1: n = ceil(4.3027^2) = 19
-    assert seeds_needed(1.0, SeedTarget(min=3, max=50, step=1, target_halfwidth=1.0)) == 19
-    # a tiny sd needs no more than the first stage
-    assert seeds_needed(0.01, SeedTarget(3, 50, 1, 1.0)) == 3
-    assert seeds_needed(float("inf"), SeedTarget(3, 50, 1, 1.0)) == float("inf")
+    # first-stage sd 1 over 3 seeds: Stein half-width t(0.975, 2) / sqrt(3) = 2.4841; target 1:
+    # n = ceil(3 x 2.4841^2) = ceil(4.3027^2) = ceil(18.51) = 19
+    t = SeedTarget(min=3, max=50, step=1, target_halfwidth=1.0)
+    assert rule_decision([0, 1, 2], 4.302652729911275 / 3 ** 0.5, t) == (MORE, list(range(19)))
+    # the same group after its second stage: the half-width with 19 seeds, t x 1 / sqrt(19)
+    assert rule_decision(list(range(19)), 4.302652729911275 / 19 ** 0.5, t)[0] == TARGET_MET
+    # a tiny sd needs no more than the first stage; an unknown one goes to max
+    assert rule_decision([0, 1, 2], 0.01, t) == (TARGET_MET, [0, 1, 2])
+    assert rule_decision([0, 1, 2], float("inf"), t) == (MORE, list(range(50)))
 
 
 def test_decision_adds_seeds_only_where_the_first_stage_sd_asks_for_them():

@@ -10,12 +10,15 @@ from workflow_helpers import ROOT
 SNAKEFILE = f"""
 import sys
 sys.path.insert(0, {str(ROOT)!r})
-from workflow_scripts.snakemake_api import (cap_cores, given_resource, provided_cores,
-                                            runs_locally, uses_nodes)
+from workflow_scripts.snakemake_api import (cap_cores, default_cores, given_resource,
+                                            profile_files, provided_cores, runs_locally, uses_nodes)
 print("PARSED", provided_cores(workflow), uses_nodes(workflow), given_resource(workflow, "gpu"),
       flush=True)
+print("PROFILES", [p.parent.name for p in profile_files()], flush=True)
 if provided_cores(workflow):
     cap_cores(workflow, 1)
+else:
+    default_cores(workflow, 2)
 
 
 def local(wildcards):
@@ -54,3 +57,17 @@ def test_cores_resources_and_the_executor_are_read_and_the_cap_is_obeyed(tmp_pat
 def test_a_dry_run_without_cores_gets_snakemakes_one_core_and_no_resources(tmp_path):
     out = _run(tmp_path, "-n")
     assert "PARSED 1 False None" in out, out
+
+
+@pytest.mark.workflow
+@pytest.mark.fast
+def test_no_cores_runs_on_the_default_and_the_profiles_read_are_known(tmp_path):
+    """default_cores stands in for a missing --cores (Snakemake would stop: "cores have to be
+    specified"); profile_files names the profiles Snakemake read, the workflow profile last."""
+    (tmp_path / "profiles/default").mkdir(parents=True)
+    (tmp_path / "profiles/default/config.yaml").write_text("keep-going: true\n")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine/config.yaml").write_text("printshellcmds: true\n")
+    out = _run(tmp_path, "--profile", "mine")
+    assert "PARSED None False None" in out and "PROFILES ['mine', 'default']" in out, out
+    assert "Provided cores: 2" in out and "threads=2" in out, out

@@ -92,6 +92,73 @@ def test_rerun_has_nothing_to_do(finished_run):
 
 
 @pytest.mark.workflow
+def test_the_same_values_from_any_source_or_key_order_rerun_nothing(finished_run):
+    """Issue 25: eval_batch_size or top_confused_pairs at their default on the command line, or
+    config keys in another order, reran report and figures ("Params have changed")."""
+    tmp, _ = finished_run
+    cfg = tmp / "test_config.yaml"
+    (tmp / "reordered.yaml").write_text(
+        "report: {top_confused_pairs: 10, sample_images_per_class: 4}\n"
+        "engine: {eval_batch_size: 256, threads: 1}\n"
+        "recipes: {notebook: {lr: 3.0e-3, epochs: 2, batch_size: 16}}\n")
+    for args in (["--config", "engine={eval_batch_size: 256}", "report={top_confused_pairs: 10}"],
+                 ["--config", "report={sample_images_per_class: 4, top_confused_pairs: 10}"]):
+        r = snakemake(tmp, "--configfile", str(cfg), "-n", *args)
+        assert "Nothing to be done" in r.out, (args, r.out[-3000:])
+    for files in ([cfg, tmp / "reordered.yaml"], [tmp / "reordered.yaml", cfg]):
+        r = snakemake(tmp, "--configfile", *map(str, files), "-n")
+        assert "Nothing to be done" in r.out, r.out[-3000:]
+
+
+@pytest.mark.workflow
+def test_the_design_cards_commands_work_as_typed(finished_run):
+    """`snakemake results/report.html` needs no --cores (it stopped with "cores have to be
+    specified"); `snakemake --cores 4 --resources gpu=1` plans, capped to the usable cores."""
+    tmp, _ = finished_run
+    header = (ROOT / "Snakefile").read_text()
+    assert "#   snakemake results/report.html " in header
+    assert "#   snakemake --cores 4 --resources gpu=1 " in header
+    r = snakemake(tmp, "results/report.html", "--configfile", str(tmp / "test_config.yaml"))
+    assert "Nothing to be done" in r.out, r.out[-2000:]
+    r = snakemake(tmp, "--cores", "4", "--resources", "gpu=1", "--configfile",
+                  str(tmp / "test_config.yaml"), "-n")
+    assert "Nothing to be done" in r.out, r.out[-2000:]
+
+
+@pytest.mark.workflow
+def test_snakemakes_own_report_holds_a_hostile_label_as_text(finished_run):
+    """Issue 25: data.label with </script> reached Snakemake's report through rule params and
+    ended its embedded JSON script (seven live script elements)."""
+    from html.parser import HTMLParser
+
+    class Scripts(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.count, self.text = 0, []
+
+        def handle_starttag(self, tag, attrs):
+            self.count += tag == "script"
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    tmp, _ = finished_run
+    counts = {}
+    label = "x</script><script>alert(1)</script>"
+    for name, value in (("plain", "tiny test archive"), ("hostile", label)):
+        out = tmp / f"sm-report-{name}.html"
+        snakemake(tmp, "--configfile", str(tmp / "test_config.yaml"), "--config",
+                  f"data={{label: '{value}'}}", "--report", str(out))
+        parser = Scripts()
+        parser.feed(out.read_text())
+        counts[name] = parser.count
+        text = "".join(parser.text)
+    assert counts["hostile"] == counts["plain"], counts
+    assert "alert(1)" not in text.replace("&lt;script&gt;alert(1)&lt;/script&gt;", "")
+    assert "data_label=x&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+@pytest.mark.workflow
 def test_sweep_expands_to_the_product_of_jobs(tmp_path):
     cfg = tiny_config(tmp_path, block_types=BLOCKS, n_blocks=[0, 2, 4], seeds=[1, 2],
                       recipes=["notebook", "modern"])

@@ -2,12 +2,14 @@
 from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
+from cifar_nets.params import unescape_params  # noqa: E402
 from cifar_nets.hardware import environment_record  # noqa: E402
 from cifar_nets.study_report import pair_counts, write_report  # noqa: E402
 
 inp, params = snakemake.input, snakemake.params
 write_report(snakemake.output[0], summary=inp.summary, figures=params.figures,
              pairs=pair_counts(inp.pairs, params.runs), study=params.study,
-             config=dict(params.config), data_label=params.data_label,
+             config=unescape_params(dict(params.config)),
+             data_label=unescape_params(params.data_label),
              environment=environment_record())
 log(f"wrote {snakemake.output[0]}")

@@ -4,6 +4,7 @@ from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
 from cifar_nets.data import cache_is_synthetic  # noqa: E402
+from cifar_nets.params import unescape_params  # noqa: E402
 from cifar_nets.seeds import read_round  # noqa: E402
 from cifar_nets.study import (collect_correct, collect_environments, collect_runs,  # noqa: E402
                               summary_tables, write_summary)
@@ -17,5 +18,5 @@ tables = summary_tables(runs, collect_environments(inp.train, inp.metrics),
                         collect_correct(inp.train, inp.predictions) if len(inp.predictions) else None)
 # synthetic images (the cache says so) or data.synthetic: every table's first line says so
 synthetic = cache_is_synthetic(inp.data) or bool(params.synthetic)
-write_summary(snakemake.output, tables, params.data_label, synthetic)
+write_summary(snakemake.output, tables, unescape_params(params.data_label), synthetic)
 log(f"{len(runs)} runs summarised" + (" (synthetic data: marked)" if synthetic else ""))
