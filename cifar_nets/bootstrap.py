@@ -15,7 +15,8 @@ the interaction's variance, estimated from the two-way residuals, is taken out o
 is the observed difference +- t(df) x the draws' standard deviation, df from Welch-Satterthwaite:
 the seed part of the variance has n - 1 degrees of freedom, the image part many. So 3 seeds whose
 spread dominates give an interval as wide as Student's t with 2 degrees of freedom, and a test set
-whose sampling dominates gives a normal one. tests/test_bootstrap.py checks its coverage of a
+whose sampling dominates gives a normal one; it is never narrower than the seed interval.
+tests/test_bootstrap.py checks its coverage of a
 known difference by simulation in both cases.
 
 Vectorised: the image draws of a group are counts (draws x images), shared by all its pairs, and
@@ -90,5 +91,8 @@ def two_level_interval(correct_a: np.ndarray, correct_b: np.ndarray, weights: np
     v_total = max(float(np.var(boot, ddof=1)) - interaction / (n * n_images), v_seed)
     df = math.inf if v_seed == 0.0 else min(1e6, (n - 1) * (v_total / v_seed) ** 2)
     se = math.sqrt(v_total) * 100.0
-    half = t_ppf(0.5 + 0.5 * confidence, df) * se
+    # never narrower than the interval over seeds alone (which Satterthwaite's larger df could
+    # give when the images add almost nothing): it answers a wider question
+    seed_half = t_ppf(0.5 + 0.5 * confidence, n - 1) * float(np.std(per_seed, ddof=1)) / math.sqrt(n)
+    half = max(t_ppf(0.5 + 0.5 * confidence, df) * se, seed_half * 100.0)
     return {"mean_diff": mean, "se": se, "df": df, "ci_low": mean - half, "ci_high": mean + half}

@@ -85,8 +85,10 @@ def test_the_table_carries_the_interval_reproducibly():
     rng = np.random.default_rng(5)
     rows, correct = [], {}
     for bt, p in (("conv", 0.65), ("res", 0.70)):
-        for seed in range(3):
-            c = rng.random(500) < p
+        base = rng.random(500) < p            # seeds that differ in a few images only: the
+        for seed in range(3):                 # images dominate, so the draws show
+            c = base.copy()
+            c[rng.integers(0, 500, 3)] ^= True
             correct[("nb", 6, bt, seed)] = c
             rows.append({"recipe": "nb", "n_blocks": 6, "block_type": bt, "seed": seed,
                          "test_acc": c.mean() * 100})
@@ -96,6 +98,6 @@ def test_the_table_carries_the_interval_reproducibly():
     assert one.gen_ci_low.iloc[0] == two.gen_ci_low.iloc[0] and np.isfinite(one.gen_ci_low.iloc[0])
     other = paired_comparisons(runs, correct=correct, settings=StatsSettings(bootstrap_seed=9))
     assert other.gen_ci_low.iloc[0] != one.gen_ci_low.iloc[0]
-    # the generalisation interval is at least as wide as the seed interval here
-    assert (one.gen_ci_high - one.gen_ci_low).iloc[0] >= (one.ci_high - one.ci_low).iloc[0] * 0.9
+    # the interval over seeds and images is never narrower than the one over seeds
+    assert (one.gen_ci_high - one.gen_ci_low).iloc[0] >= (one.ci_high - one.ci_low).iloc[0] - 1e-9
     assert np.isnan(paired_comparisons(runs).gen_ci_low.iloc[0])      # no predictions: no interval
