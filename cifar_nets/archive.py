@@ -17,6 +17,7 @@ archive is `cifar_nets.fetch`; writing one in this format, the inverse of readin
 """
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import os
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import IMAGE_SHAPE, N_CLASSES, CifarArrays, DataError, use_images, write_cache
+from .data import IMAGE_SHAPE, N_CLASSES, CifarArrays, DataError, load_cache, use_images, write_cache
 from .fetch import CHUNK, check_md5, md5sum
 
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -268,3 +269,40 @@ def prepare_cache(archive: str | os.PathLike, cache: str | os.PathLike, md5: str
         raise
     return arrays
 
+
+
+def archive_is_synthetic(archive: str | os.PathLike) -> bool:
+    """Whether an archive carries the mark of synthetic data (its readme.html), reading only that
+    member."""
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for m in tar:
+                if m.isfile() and m.name.endswith("readme.html"):
+                    return SYNTHETIC_MARK in tar.extractfile(m).read()
+    except (OSError, tarfile.TarError) as e:
+        raise DataError(f"{archive}: cannot read ({e})") from None
+    return False
+
+
+def mark_old_cache(cache: str | os.PathLike, archive: str | os.PathLike) -> bool:
+    """Give a cache from before caches recorded it the mark of synthetic data read from its
+    archive, in place and with its modification time kept, so that Snakemake reruns nothing
+    (the arrays, and so every run identity, are unchanged). Returns the mark."""
+    st = os.stat(cache)
+    arrays = load_cache(cache)
+    synthetic = archive_is_synthetic(archive)
+    write_cache(dataclasses.replace(arrays, synthetic=synthetic), cache)
+    os.utime(cache, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return synthetic
+
+
+if __name__ == "__main__":   # python -m cifar_nets.archive CACHE ARCHIVE
+    import sys  # noqa: PLC0415 - only the command line needs it
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m cifar_nets.archive CACHE ARCHIVE  (marks an older cache as "
+                 "synthetic or not, from its archive, without changing its time)")
+    try:
+        mark = mark_old_cache(sys.argv[1], sys.argv[2])
+    except (DataError, OSError) as exc:
+        sys.exit(f"python -m cifar_nets.archive: {exc}")
+    print(f"{sys.argv[1]}: marked {'synthetic' if mark else 'not synthetic'} (from {sys.argv[2]})")

@@ -133,7 +133,8 @@ def cache_is_synthetic(path: str | os.PathLike) -> bool:
         raise DataError(f"{src}: unreadable cache ({type(e).__name__}: {e})") from None
     if flag is None:
         raise DataError(f"{src}: does not record whether its images are synthetic (written by an "
-                        f"older cifar_nets); delete it and run again to rebuild it from the archive")
+                        f"older cifar_nets); mark it from its archive without rerunning anything: "
+                        f"python -m cifar_nets.archive {src} results/data/cifar-10-python.tar.gz")
     return flag
 
 

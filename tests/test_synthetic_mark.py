@@ -48,16 +48,29 @@ def test_an_archive_without_a_readme_is_not_synthetic(tmp_path):
     assert read_cifar_archive(tmp_path / "a.tar.gz").synthetic is False
 
 
-def test_a_cache_from_before_the_mark_is_refused_in_one_line(tmp_path):
-    a = load_cache(_cache(tmp_path))
+@pytest.mark.parametrize("synthetic", [True, False])
+def test_a_cache_from_before_the_mark_is_refused_in_one_line_and_marked_in_place(tmp_path, synthetic):
+    import os
+    import subprocess
+    import sys
+    from cifar_nets.data import content_sha256
+    a = load_cache(_cache(tmp_path, synthetic))
     old = tmp_path / "old.npz"
     np.savez(old, x_train=a.x_train, y_train=a.y_train, x_test=a.x_test, y_test=a.y_test,
              class_names=np.array(a.class_names))
     assert load_cache(old).synthetic is None   # training and evaluation still read it
     with pytest.raises(DataError, match=r"old\.npz: does not record whether its images are "
-                                        r"synthetic .*delete it and run again") as err:
+                                        r"synthetic .*python -m cifar_nets.archive ") as err:
         cache_is_synthetic(old)
     assert "\n" not in str(err.value)
+    os.utime(old, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    out = subprocess.run([sys.executable, "-m", "cifar_nets.archive", str(old), str(tmp_path / "a.tar.gz")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert cache_is_synthetic(old) is synthetic
+    assert old.stat().st_mtime_ns == 1_000_000_000_000_000_000      # Snakemake reruns nothing
+    b = load_cache(old)
+    assert content_sha256(b.x_train, b.y_train) == content_sha256(a.x_train, a.y_train)
 
 
 def _cache(tmp_path, synthetic=True):
