@@ -113,6 +113,19 @@ def summary_tables(runs: pd.DataFrame, environments: pd.DataFrame | None = None,
     return tables
 
 
+# The columns the Markdown and LaTeX tables (and the report) show; the CSV holds every column
+READABLE_COLUMNS = {"paired": ["recipe", "n_blocks", "model_a", "model_b", "n_pairs", "mean_diff",
+                               "ci_low", "ci_high", "gen_ci_low", "gen_ci_high", "p_a_better",
+                               "p_value", "p_adjusted", "p_equivalence_adjusted", "verdict",
+                               "winner", "seeds_to_decide"]}
+
+
+def readable(name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """The columns of summary table `name` a reader sees (READABLE_COLUMNS; all for the others)."""
+    cols = READABLE_COLUMNS.get(name)
+    return df if cols is None else df[[c for c in cols if c in df.columns]]
+
+
 def write_summary(paths, tables: dict[str, pd.DataFrame], data_label: str,
                   synthetic: bool = False) -> None:
     """Each results/summary/<name>.<csv|md|tex> file of `paths` from its table; the Markdown and
@@ -121,6 +134,8 @@ def write_summary(paths, tables: dict[str, pd.DataFrame], data_label: str,
     :func:`read_summary`), the Markdown's and LaTeX's first line (SYNTHETIC_WARNING)."""
     for path in paths:
         df = tables[Path(path).stem]
+        if Path(path).suffix != ".csv":
+            df = readable(Path(path).stem, df)
         if synthetic and Path(path).suffix == ".csv":
             df = df.copy()
             df.insert(0, SYNTHETIC_COLUMN, SYNTHETIC_CELL)

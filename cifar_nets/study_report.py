@@ -11,7 +11,7 @@ from .report import build_report
 from .seeds import stopping_sentences
 from .study import (comparison_sentences, confusion_sentence, data_warning, depth_sentences,
                     notebook_comparison, ranking_sentence, read_summary, recipe_sentences,
-                    report_intro, report_title, verdict_sentences)
+                    readable, report_intro, report_title, verdict_sentences)
 
 
 def report_sections(tables: dict[str, pd.DataFrame], figures: list[dict], data_label: str,
@@ -48,7 +48,8 @@ def report_sections(tables: dict[str, pd.DataFrame], figures: list[dict], data_l
              "paired tests and verdicts."],
             "tables": [("Paired differences a - b across seeds (points of test accuracy): raw and "
                         "adjusted p-values of the difference and equivalence tests, both "
-                        "intervals, P(a > b) and the verdict", paired)],
+                        "intervals, P(a > b) and the verdict (every column: paired.csv)",
+                        readable("paired", paired))],
             "figures": [],
         })
     if len(depths) > 1:
