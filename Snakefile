@@ -15,6 +15,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/tune.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
@@ -33,6 +34,8 @@ localrules:
     figures_overview,
     report,
     seed_round,
+    tune_choice,
+    figure_tuning,
 
 
 rule all:

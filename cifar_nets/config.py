@@ -13,6 +13,7 @@ import yaml
 
 from . import BLOCK_TYPES
 from .custom_blocks import CustomBlockError, check_custom_blocks, study_block_types
+from .tune import tune_config_error
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT / "config.yaml"          # the only home of every default
@@ -279,6 +280,8 @@ def check_semantics(cfg: dict) -> None:
             raise ConfigError(f"recipes.{name}.batch_size: {bs} is larger than the training set "
                               f"({n_train} images = {used_text} x "
                               f"split.train_fraction {cfg['split']['train_fraction']})")
+    if error := tune_config_error(cfg, n_train):   # study.tune: cifar_nets/tune.py
+        raise ConfigError(error)
     check_custom_block_config(cfg)
 
 
