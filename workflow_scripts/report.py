@@ -9,5 +9,6 @@ inp, params = snakemake.input, snakemake.params
 write_report(snakemake.output[0], summary=inp.summary, figures=params.figures,
              pairs=pair_counts(inp.pairs, params.runs), study=params.study,
              config=dict(params.config), data_label=params.data_label,
-             environment=environment_record(), tuning=list(inp.tuning))
+             environment=environment_record(),
+             tuning=list(getattr(inp, "tuning", [])))   # rules/report.smk: study.tune's files
 log(f"wrote {snakemake.output[0]}")
