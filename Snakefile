@@ -16,8 +16,10 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/tune_common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
+include: "rules/tune.smk"
 include: "rules/evaluate.smk"
 include: "rules/seeds.smk"
 include: "rules/summary.smk"
@@ -34,6 +36,8 @@ localrules:
     figures_overview,
     report,
     seed_round,
+    tune_choice,
+    figure_tuning,
 
 
 rule all:

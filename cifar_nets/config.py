@@ -14,6 +14,7 @@ import yaml
 from . import BLOCK_TYPES
 from .custom_blocks import CustomBlockError, check_custom_blocks, study_block_types
 from .params import canonical_order
+from .tune import tune_config_error
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT / "config.yaml"          # the only home of every default
@@ -21,7 +22,7 @@ SCHEMA = PROJECT / "config" / "schema.yaml"
 
 
 class ConfigError(ValueError):
-    pass
+    """A config value the study cannot use: one line naming the key."""
 
 
 def _key(path) -> str:
@@ -268,9 +269,8 @@ def check_semantics(cfg: dict) -> None:
     if cfg["logging"]["tensorboard"]:
         from .tblog import tensorboard_available  # noqa: PLC0415
         if not tensorboard_available():
-            raise ConfigError("logging.tensorboard: true needs the tensorboard package, which is "
-                              "not installed: python -m pip install -e \".[tensorboard]\" "
-                              "(or set it to false)")
+            raise ConfigError("logging.tensorboard: true needs the tensorboard package, which is not "
+                              "installed: python -m pip install -e \".[tensorboard]\" (or set it to false)")
     for name, recipe in recipes.items():
         if recipe.get("warmup_epochs", 0) > recipe["epochs"]:
             raise ConfigError(f"recipes.{name}.warmup_epochs: {recipe['warmup_epochs']} is more than "
@@ -278,9 +278,10 @@ def check_semantics(cfg: dict) -> None:
     for name in study["recipes"]:
         bs = recipes[name]["batch_size"]
         if bs > n_train:
-            raise ConfigError(f"recipes.{name}.batch_size: {bs} is larger than the training set "
-                              f"({n_train} images = {used_text} x "
-                              f"split.train_fraction {cfg['split']['train_fraction']})")
+            raise ConfigError(f"recipes.{name}.batch_size: {bs} is larger than the training set ({n_train} "
+                              f"images = {used_text} x split.train_fraction {cfg['split']['train_fraction']})")
+    if error := tune_config_error(cfg, n_train):   # study.tune: cifar_nets/tune.py
+        raise ConfigError(error)
     check_custom_block_config(cfg)
 
 

@@ -17,6 +17,9 @@ Scopes and what a drawing function gets as ``source``:
   ``results/figures/<recipe>/n<n_blocks>/<name>.png``.
 - ``block``: the same, one figure per block type (``GroupRuns.block_type`` set); file
   ``results/figures/<recipe>/n<n_blocks>/<name>_<block_type>.png``.
+- ``tuning``: the tuning grid table (``results/tuning/grid.csv``, a DataFrame; drawn only with
+  ``study.tune`` on, cifar_nets/tune.py); rule ``figure_tuning``; file
+  ``results/figures/<name>.png``.
 
 ``options`` is the config's ``report`` section (``sample_images_per_class``,
 ``top_confused_pairs``). This module imports neither matplotlib nor torch: the Snakefile reads it.
@@ -30,9 +33,10 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from . import MODEL_NAMES, block_order
+from .tune import tuning_on
 
-SCOPES = ("data", "study", "group", "block")
-SECTIONS = ("glance", "depth", "group", "data")   # report sections that show figures
+SCOPES = ("data", "study", "group", "block", "tuning")
+SECTIONS = ("glance", "depth", "group", "data", "tuning")   # report sections that show figures
 FIGURE_DIR = "results/figures"
 
 
@@ -76,11 +80,16 @@ FIGURES: tuple[Figure, ...] = (
     Figure("confusion", "block", "plots_runs", "Confusion matrix, {model} (summed over seeds)",
            "group"),
     Figure("confused_pairs", "block", "plots_runs", "Most confused class pairs, {model}", "group"),
+    Figure("tuning_validation", "tuning", "plots_study",
+           "Validation accuracy over each block type's tuning grid (mean and sd over the tuning "
+           "seeds; ringed: the point chosen)", "tuning"),
 )
 
 def drawn(study: Mapping) -> list[Figure]:
-    """The figures a study draws (those of a swept axis only when it is swept)."""
-    return [f for f in FIGURES if f.sweeps is None or len(study[f.sweeps]) > 1]
+    """The figures a study draws (those of a swept axis only when it is swept, the tuning
+    figure only with study.tune on)."""
+    return [f for f in FIGURES if (f.sweeps is None or len(study[f.sweeps]) > 1)
+            and (f.scope != "tuning" or tuning_on(study))]
 
 
 def _folder(recipe=None, n_blocks=None) -> str:
@@ -105,7 +114,7 @@ def figure_entries(study: Mapping, scopes: Iterable[str] = SCOPES, recipe=None,
         return dict(name=f.name, scope=f.scope, recipe=r, n_blocks=n, block_type=b,
                     caption=f.text(b), path=figure_path(f, r, n, b))
 
-    out = [entry(f) for f in figs if f.scope in ("data", "study")]
+    out = [entry(f) for f in figs if f.scope in ("data", "study", "tuning")]
     for r, n in groups:
         out += [entry(f, r, n) for f in figs if f.scope == "group"]
         out += [entry(f, r, n, b) for b in block_order(study["block_types"])

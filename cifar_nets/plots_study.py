@@ -209,3 +209,40 @@ def draw_accuracy_vs_depth(runs, path, options) -> Path:
 
 def draw_accuracy_vs_parameters(runs, path, options) -> Path:
     return plot_accuracy_vs_parameters(runs, path)
+
+
+def draw_tuning_validation(grid, path, options) -> Path:
+    """The tuning grid (results/tuning/grid.csv): x = grid points in grid order, y = mean
+    validation accuracy over the tuning seeds with +-sd bars; one line per model (linestyle per
+    depth when several), the chosen point ringed."""
+    if grid is None or len(grid) == 0:
+        return empty_figure(path, "no tuning runs")
+    points = list(dict.fromkeys(grid["point"]))
+    models = ordered(grid["model"])
+    depths = sorted(grid["n_blocks"].unique())
+    colors, markers = style_maps(models, list(PALETTE)), style_maps(models, list(MARKERS))
+    styles = style_maps(depths, list(LINESTYLES))
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.2 * len(points) + 2.5), 4.5))
+    for i, m in enumerate(models):
+        for n in depths:
+            s = grid[(grid["model"] == m) & (grid["n_blocks"] == n)]
+            if s.empty:
+                continue
+            x = np.array([points.index(p) for p in s["point"]], dtype=float)
+            x += (i - (len(models) - 1) / 2) * 0.06   # bars of models side by side
+            label = short_name(m) + (f" [{n} blocks]" if len(depths) > 1 else "")
+            ax.errorbar(x, s["mean_val_acc"], yerr=s["sd_val_acc"].fillna(0), color=colors[m],
+                        marker=markers[m], ls=styles[n], lw=1.6, capsize=3, label=label)
+            best = s["chosen"].astype(bool).to_numpy()
+            ax.scatter(x[best], s["mean_val_acc"].to_numpy()[best], s=220, facecolors="none",
+                       edgecolors=colors[m], linewidths=2, zorder=5)
+    ax.set_xticks(range(len(points)))
+    ax.set_xticklabels(points, rotation=20 if len(points) > 4 else 0, fontsize=8)
+    ax.set_xlabel("grid point")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title("Tuning on the validation split (mean ± sd over tuning seeds; ringed: chosen)",
+                 fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)

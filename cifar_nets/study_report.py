@@ -12,6 +12,7 @@ from .seeds import stopping_sentences
 from .study import (comparison_sentences, confusion_sentence, data_warning, depth_sentences,
                     notebook_comparison, ranking_sentence, read_summary, recipe_sentences,
                     readable, report_intro, report_title, verdict_sentences)
+from .tune_report import tuning_sections, with_tuning   # study.tune's section
 
 
 def report_sections(tables: dict[str, pd.DataFrame], figures: list[dict], data_label: str,
@@ -116,12 +117,13 @@ def pair_counts(pair_files, runs: list[dict]) -> dict:
 
 
 def write_report(path, *, summary, figures: list[dict], pairs: dict, study: dict,
-                 config: dict, data_label: str, environment: dict) -> None:
+                 config: dict, data_label: str, environment: dict, tuning=()) -> None:
     """The study's HTML report from the summary tables' CSV files (`summary`: paths named
     <table>.csv),
     the figures drawn (figure_entries dicts with their paths), the confused-pair counts
-    (:func:`pair_counts`), the study and the config it shows. The report opens with the warning of
-    synthetic data when the summary tables are marked synthetic (or config data.synthetic)."""
+    (:func:`pair_counts`), the study and the config it shows; `tuning`: study.tune's choice.json
+    and grid.csv, for its section (cifar_nets/tune_report.py). The report opens with the warning
+    of synthetic data when the summary tables are marked synthetic (or config data.synthetic)."""
     read = {Path(p).stem: read_summary(p, keep_default_na=Path(p).stem != "environments")
             for p in summary}
     tables = {name: df for name, (df, _) in read.items()}
@@ -129,5 +131,6 @@ def write_report(path, *, summary, figures: list[dict], pairs: dict, study: dict
     data = config["data"]
     build_report(path, title=report_title(data_label),
                  intro=report_intro(len(tables["runs"]), data_label, study, data),
-                 sections=report_sections(tables, figures, data_label, pairs),
+                 sections=with_tuning(report_sections(tables, figures, data_label, pairs),
+                                      tuning_sections(tuning, figures)),
                  config=config, environment=environment, warning=data_warning(data, synthetic))

@@ -46,7 +46,10 @@ except ConfigError as exc:
 config.clear()
 config.update(_validated)
 
-STUDY = config["study"]
+from cifar_nets.tune import study_axes  # noqa: E402
+
+# the study's axes; with study.tune on, the recipe `tuned` is one of them (rules/tune.smk)
+STUDY = study_axes(config["study"])
 RUN = "{recipe}/{block_type}/n{n_blocks}/seed{seed}"
 RUN_DIR = f"results/runs/{RUN}"
 
@@ -353,6 +356,7 @@ REPORT_CATEGORY = {
     "study": "Overview",
     "group": "Per-run",
     "block": "Per-run",
+    "tuning": "Tuning",
 }
 
 

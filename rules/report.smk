@@ -6,6 +6,7 @@ rule report:
         summary=[path for path in SUMMARY_TABLES if path.endswith(".csv")],
         figures=[entry["path"] for entry in figure_entries(STUDY)],
         pairs=lambda wildcards: run_files(run_path("confused_pairs.csv")),
+        tuning=tuning_report_files,  # study.tune: the choice and its grid
     output:
         report(
             "results/report.html",

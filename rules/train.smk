@@ -6,6 +6,7 @@ rule train:
     input:
         data="results/data/cifar10.npz",
         split=split_file,
+        choice=tuning_gate,  # the tuned runs wait for the choice (rules/tune.smk)
     output:
         weights=run_path("model.pt"),
         history=run_path("history.csv"),
@@ -19,7 +20,7 @@ rule train:
         gpu=train_gpu,
         mem_mb=6000,
     params:
-        recipe=lambda wildcards: config["recipes"][wildcards.recipe],
+        recipe=train_recipe,  # the config's; for the tuned runs their choice
         model=model_params,  # widths; a block of your own: its class and source sha256
         engine=numeric_engine(),
         checkpoint=checkpoint_path(),

@@ -238,6 +238,8 @@ RERUNS = [
     ("study.seeds", "study: {seeds: [0, 1]}", "only the runs added"),
     ("study.recipes", "recipes: {short: {epochs: 1, batch_size: 16, lr: 0.01}}\n"
                       "study: {recipes: [notebook, modern, short]}", "only the runs added"),
+    ("study.tune", "study: {tune: {enabled: true, grid: {lr: [0.001, 0.003]}, seeds: [5]}}",
+     "the tuning stage and the tuned runs"),
     ("model.n_hidden", "model: {n_hidden: 16}", "every run"),
     ("model.n_hidden_fc", "model: {n_hidden_fc: 16}", "every run"),
     ("model.custom_blocks", 'model: {custom_blocks: {ident: "torch.nn:Identity"}}', "figures and report"),
@@ -299,6 +301,9 @@ def _reruns_as_documented(reruns, jobs, change):
         return trains == next(n for word, n in added.items() if word in change) and "summarize" in jobs
     if reruns == "the runs of that recipe":
         return trains == 1
+    if reruns == "the tuning stage and the tuned runs":   # 2 grid points x 1 tuning seed, 1 tuned run
+        return (jobs.get("tune_train") == 2 and jobs.get("tune_choice") == 1 and trains == 1
+                and "split" not in jobs and "summarize" in jobs)
     if reruns == "every run":
         return trains == 2 and "split" not in jobs
     if reruns == "the split and every run on it":
@@ -322,6 +327,8 @@ def test_a_change_reruns_exactly_what_the_docs_say(two_recipes, key, change, rer
     if reruns == "the runs of that recipe":
         recipe = change.split("{")[1].split(":")[0].strip()
         assert f"recipe={recipe}" in proc.out and proc.out.count("rule train:") == 1
+    if reruns == "the tuning stage and the tuned runs":     # no run of notebook or modern
+        assert set(re.findall(r"recipe=(\w+)", proc.out)) == {"tuned"}, proc.out[-3000:]
 
 
 @pytest.mark.workflow

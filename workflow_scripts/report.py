@@ -11,5 +11,6 @@ write_report(snakemake.output[0], summary=inp.summary, figures=params.figures,
              pairs=pair_counts(inp.pairs, params.runs), study=params.study,
              config=unescape_params(dict(params.config)),
              data_label=unescape_params(params.data_label),
-             environment=environment_record())
+             environment=environment_record(),
+             tuning=list(getattr(inp, "tuning", [])))   # rules/report.smk: study.tune's files
 log(f"wrote {snakemake.output[0]}")

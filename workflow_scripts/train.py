@@ -15,6 +15,8 @@ slot = claim_device(engine["device"], engine["gpus"], engine["runs_per_gpu"], pa
                     log=log)
 log(slot.message)
 
+from dataclasses import asdict  # noqa: E402
+
 import torch  # noqa: E402
 
 from cifar_nets.hardware import capped_threads  # noqa: E402
@@ -26,7 +28,8 @@ torch.set_num_threads(capped_threads(snakemake.threads))
 register_custom_blocks(config["model"])  # blocks of your own, imported as the config check did
 out = snakemake.output
 spec = RunSpec(block_type=w.block_type, n_blocks=int(w.n_blocks), seed=int(w.seed),
-               recipe=Recipe.from_dict(w.recipe, params.recipe),
+               recipe=Recipe.from_dict(getattr(params, "recipe_name", None) or w.recipe,
+                                      params.recipe),
                n_hidden=params.model["n_hidden"], n_hidden_fc=params.model["n_hidden_fc"])
 outputs = OutputPaths(weights=out.weights, history=out.history, summary=out.summary,
                       checkpoint=params.checkpoint,
@@ -35,5 +38,6 @@ train_and_write(
     data=snakemake.input.data, split=snakemake.input.split, spec=spec,
     options=EngineOptions.from_dict(engine), outputs=outputs, log=log,
     extra={"gpu_slot": slot.name, "cuda_visible_devices": slot.cuda_visible_devices,
-           "slot_source": slot.source, "slot_claimed_at": slot.claimed_at},
+           "slot_source": slot.source, "slot_claimed_at": slot.claimed_at,
+           "recipe_settings": asdict(spec.recipe)},   # what it trained (a tuned run: its choice)
 )
