@@ -11,6 +11,7 @@ from cifar_nets.params import escape_params  # noqa: E402 - user text in params
 from cifar_nets.hardware import (  # noqa: E402
     GPU_JOB_THREADS,
     cpu_thread_plan,
+    device_error,
     gpu_resource_advice,
     local_gpu_count,
     local_physical_gpu_count,
@@ -27,6 +28,7 @@ from workflow_scripts.snakemake_api import (  # noqa: E402 - Snakemake beyond it
     given_resource,
     profile_files,
     provided_cores,
+    runs_as_job,
     runs_locally,
     uses_nodes,
 )
@@ -277,6 +279,20 @@ def _check_gpu_ids():
 
 
 _check_gpu_ids()
+
+
+def _check_device():
+    """engine.device cuda or mps where this host trains and cannot see one: one line before any
+    job. Not on a cluster (the login node has no GPU; each training job checks its own node,
+    workflow_scripts/train.py), and not inside a job a cluster executor submitted."""
+    if uses_nodes(workflow) or runs_as_job(workflow):
+        return
+    err = device_error(config["engine"]["device"])
+    if err:
+        raise WorkflowError(f"config error: {err}")
+
+
+_check_device()
 
 
 def pending_runs():
