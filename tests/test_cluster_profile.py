@@ -98,7 +98,9 @@ def sbatch_call(work, cfg, device, tmp_path, *extra):
     assert "stand-in refuses" in proc.out, proc.out[-3000:]
     calls = [line.split(" --wrap=")[0] for line in log.read_text().splitlines()
              if line.startswith("sbatch ")]
-    assert len(calls) == 1, calls
+    # the profile's retries: the refused job is submitted 1 + 2 times, each time the same way
+    assert len(calls) == 3, calls
+    assert len({c.split(" --job-name ")[0] + c.split(" --output ")[1] for c in calls}) == 1, calls
     assert "rule_train_" in calls[0], calls
     return calls[0].split()
 
@@ -108,6 +110,7 @@ def test_sbatch_of_a_cpu_training_job_has_no_gpu_request(prepared, tmp_path):
     args = sbatch_call(*prepared, "cpu", tmp_path)
     assert not [a for a in args if a.startswith(("--gpus", "--gres", "--gpus-per"))], args
     assert "--cpus-per-task=4" in args, args              # the profile's set-threads for train
+    assert "--requeue" in args, args                      # a preempted job goes back to the queue
 
 
 @pytest.mark.workflow
