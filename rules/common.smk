@@ -18,6 +18,7 @@ from cifar_nets.hardware import (  # noqa: E402
     training_on_gpu,
     usable_cpus,
 )
+from cifar_nets.runtime import train_minutes, training_images  # noqa: E402
 from cifar_nets.seeds import is_target  # noqa: E402
 from cifar_nets.slots import gpu_ids_error  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
@@ -260,6 +261,18 @@ def train_gpu(wildcards):
         return 0
     _advise_gpu_resource()
     return 1
+
+
+def train_runtime(wildcards):
+    """The `runtime` (minutes; sbatch -t on a cluster) of a training job: from its recipe's
+    epochs, its depth, the device and a measured images/s table, with a safety factor and a floor
+    (cifar_nets/runtime.py). --set-resources train:runtime=N overrides it."""
+    return train_minutes(
+        config["recipes"][wildcards.recipe]["epochs"],
+        int(wildcards.n_blocks),
+        training_on_gpu_here() and config["engine"]["device"] != "mps",
+        training_images(config["data"], config["split"]["train_fraction"]),
+    )
 
 
 def _check_gpu_ids():

@@ -18,6 +18,7 @@ rule train:
     resources:
         gpu=train_gpu,
         mem_mb=6000,
+        runtime=train_runtime,  # minutes, estimated per job (cifar_nets/runtime.py)
     params:
         recipe=lambda wildcards: config["recipes"][wildcards.recipe],
         model=model_params,  # widths; a block of your own: its class and source sha256
