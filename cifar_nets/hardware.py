@@ -122,18 +122,11 @@ def local_accelerator() -> str | None:
     return "mps" if mps_available() else None
 
 def device_error(device: str, where: str = "this host", gpu_count=None, mps=None) -> str | None:
-    """One line when `engine.device` names an accelerator (cuda, mps) that `where` cannot see,
-    else None. `gpu_count` and `mps` are the probes (default :func:`local_gpu_count` and
-    :func:`mps_available`; tests pass fakes). auto and cpu always pass: auto falls back."""
-    if device == "cuda":
-        count = (local_gpu_count if gpu_count is None else gpu_count)()
-        if count > 0:
-            return None
+    """One line when engine.device is cuda/mps and `where` lacks it; gpu_count, mps: the probes."""
+    if device == "cuda" and not (gpu_count or local_gpu_count)():
         return (f"engine.device: cuda but {where} has no CUDA device (PyTorch sees none); "
                 "use engine.device: auto or cpu, or run where a GPU is")
-    if device == "mps":
-        if (mps_available if mps is None else mps)():
-            return None
+    if device == "mps" and not (mps or mps_available)():
         return (f"engine.device: mps but {where} has no Apple GPU (PyTorch reports no MPS); "
                 "use engine.device: auto or cpu")
     return None
