@@ -129,6 +129,10 @@ def main(argv=None) -> int:
     from .config import ConfigError
     try:
         cfg, run = settings(args)
+        from .hardware import device_error
+        device_err = device_error(cfg["engine"]["device"])
+        if device_err:
+            raise ConfigError(device_err)
         data = _existing(args.data or "results/data/cifar10.npz", "--data",
                          "run `snakemake --cores 1 results/data/cifar10.npz` first, or pass --data")
         split = _existing(args.split or f"results/data/split-seed{cfg['split']['seed']}.npz",

@@ -3,7 +3,7 @@
 - cores: :func:`usable_cpus`, :func:`capped_threads` (what a job may use of the threads granted);
 - GPUs: :func:`probe_gpu_count` and :func:`physical_gpu_count` (asked in a child process, so this
   process's CUDA stays uninitialised), :func:`local_gpu_count`, :func:`mps_available` (the one
-  MPS probe), :func:`local_accelerator`;
+  MPS probe), :func:`local_accelerator`, :func:`device_error` (an engine.device the host lacks);
 - planning jobs on them: :func:`training_on_gpu`, :func:`cpu_thread_plan`,
   :func:`gpu_resource_advice` (read by rules/common.smk);
 - the device and precision a run gets: :func:`resolve_device`, :func:`cpu_has_bf16`,
@@ -120,6 +120,16 @@ def local_accelerator() -> str | None:
     if local_gpu_count() > 0:
         return "cuda"
     return "mps" if mps_available() else None
+
+def device_error(device: str, where: str = "this host", gpu_count=None, mps=None) -> str | None:
+    """One line when engine.device is cuda/mps and `where` lacks it; gpu_count, mps: the probes."""
+    if device == "cuda" and not (gpu_count or local_gpu_count)():
+        return (f"engine.device: cuda but {where} has no CUDA device (PyTorch sees none); "
+                "use engine.device: auto or cpu, or run where a GPU is")
+    if device == "mps" and not (mps or mps_available)():
+        return (f"engine.device: mps but {where} has no Apple GPU (PyTorch reports no MPS); "
+                "use engine.device: auto or cpu")
+    return None
 
 # --------------------------------------------------------------------------- planning jobs
 

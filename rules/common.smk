@@ -11,12 +11,14 @@ from cifar_nets.params import escape_params  # noqa: E402 - user text in params
 from cifar_nets.hardware import (  # noqa: E402
     GPU_JOB_THREADS,
     cpu_thread_plan,
+    device_error,
     gpu_resource_advice,
     local_gpu_count,
     local_physical_gpu_count,
     training_on_gpu,
     usable_cpus,
 )
+from cifar_nets.runtime import train_minutes, training_images  # noqa: E402
 from cifar_nets.seeds import is_target  # noqa: E402
 from cifar_nets.slots import gpu_ids_error  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
@@ -27,6 +29,7 @@ from workflow_scripts.snakemake_api import (  # noqa: E402 - Snakemake beyond it
     given_resource,
     profile_files,
     provided_cores,
+    runs_as_job,
     runs_locally,
     uses_nodes,
 )
@@ -263,6 +266,18 @@ def train_gpu(wildcards):
     return 1
 
 
+def train_runtime(wildcards):
+    """The `runtime` (minutes; sbatch -t on a cluster) of a training job: from its recipe's
+    epochs, its depth, the device and a measured images/s table, with a safety factor and a floor
+    (cifar_nets/runtime.py). --set-resources train:runtime=N overrides it."""
+    return train_minutes(
+        config["recipes"][wildcards.recipe]["epochs"],
+        int(wildcards.n_blocks),
+        training_on_gpu_here() and config["engine"]["device"] != "mps",
+        training_images(config["data"], config["split"]["train_fraction"]),
+    )
+
+
 def _check_gpu_ids():
     """Where this host trains (no cluster: Snakemake was given cores, not nodes), engine.gpus
     ids it does not have stop the run before any job. On a cluster each job checks them on its
@@ -280,6 +295,20 @@ def _check_gpu_ids():
 
 
 _check_gpu_ids()
+
+
+def _check_device():
+    """engine.device cuda or mps where this host trains and cannot see one: one line before any
+    job. Not on a cluster (the login node has no GPU; each training job checks its own node,
+    workflow_scripts/train.py), and not inside a job a cluster executor submitted."""
+    if uses_nodes(workflow) or runs_as_job(workflow):
+        return
+    err = device_error(config["engine"]["device"])
+    if err:
+        raise WorkflowError(f"config error: {err}")
+
+
+_check_device()
 
 
 def pending_runs():

@@ -11,7 +11,9 @@ import re
 import shlex
 
 import pytest
+import yaml
 
+from cifar_nets.runtime import FLOOR_MIN, train_minutes
 from workflow_helpers import ROOT, snakemake, tiny_config
 
 PROFILE = ROOT / "profiles" / "slurm"
@@ -59,11 +61,43 @@ def dry_run(tmp_path, device):
 def test_dry_run_cpu_training_jobs_ask_for_no_gpu(tmp_path):
     job = dry_run(tmp_path, "cpu")
     assert job.get("gpu", "0") == "0", job
-    assert job["mem_mb"] == "8000" and job["runtime"] == "240", job   # the profile's own still apply
+    assert job["mem_mb"] == "8000", job                 # the profile's own still apply
+    assert job["runtime"] == str(FLOOR_MIN), job        # 2 epochs of 108 images: the floor
 
 
 def test_dry_run_cuda_training_jobs_ask_for_one_gpu(tmp_path):
     assert dry_run(tmp_path, "cuda")["gpu"] == "1"
+
+
+def test_dry_run_shows_each_training_jobs_runtime_from_its_recipe_depth_and_device(tmp_path):
+    """A thousand epochs of 5,000 images (nothing trains in a dry run), so that the estimate
+    is above the floor: each job's runtime is the library's estimate for its own recipe epochs
+    and depth, and a GPU job asks for less than a CPU one."""
+    images = 4500                                         # 5,000 training images x 0.9
+    cfg = tiny_config(tmp_path, per_class_train=500, epochs=1000, block_types=["conv"], n_blocks=[0, 12], seeds=[0],
+                      recipes=["notebook", "modern"])
+    data = yaml.safe_load(cfg.read_text())
+    data["recipes"]["modern"]["epochs"] = 2000
+    cfg.write_text(yaml.safe_dump(data))
+    got = {}
+    for device in ("cpu", "cuda"):
+        proc = snakemake(tmp_path, "-n", "--profile", str(PROFILE), "--configfile", str(cfg),
+                         "--config", f"engine={{device: {device}}}")
+        for block in _rule_blocks(proc.out, "train"):
+            wc = dict(kv.split("=", 1) for kv in
+                      re.search(r"^\s+wildcards: (.*)$", block, re.M).group(1).split(", "))
+            res = dict(kv.split("=", 1) for kv in
+                       re.search(r"^\s+resources: (.*)$", block, re.M).group(1).split(", "))
+            got[device, wc["recipe"], int(wc["n_blocks"])] = int(res["runtime"])
+    assert len(got) == 8, got
+    for (device, recipe, n), minutes in got.items():
+        epochs = 2000 if recipe == "modern" else 1000
+        assert minutes == train_minutes(epochs, n, device == "cuda", images), (device, recipe, n)
+        assert minutes > FLOOR_MIN
+    for device in ("cpu", "cuda"):
+        assert got[device, "notebook", 12] > got[device, "notebook", 0]       # deeper: longer
+        assert got[device, "modern", 0] > got[device, "notebook", 0]          # more epochs: longer
+    assert got["cuda", "notebook", 12] < got["cpu", "notebook", 12]           # GPU: shorter
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +132,9 @@ def sbatch_call(work, cfg, device, tmp_path, *extra):
     assert "stand-in refuses" in proc.out, proc.out[-3000:]
     calls = [line.split(" --wrap=")[0] for line in log.read_text().splitlines()
              if line.startswith("sbatch ")]
-    assert len(calls) == 1, calls
+    # the profile's retries: the refused job is submitted 1 + 2 times, each time the same way
+    assert len(calls) == 3, calls
+    assert len({c.split(" --job-name ")[0] + c.split(" --output ")[1] for c in calls}) == 1, calls
     assert "rule_train_" in calls[0], calls
     return calls[0].split()
 
@@ -108,6 +144,15 @@ def test_sbatch_of_a_cpu_training_job_has_no_gpu_request(prepared, tmp_path):
     args = sbatch_call(*prepared, "cpu", tmp_path)
     assert not [a for a in args if a.startswith(("--gpus", "--gres", "--gpus-per"))], args
     assert "--cpus-per-task=4" in args, args              # the profile's set-threads for train
+    assert "--requeue" in args, args                      # a preempted job goes back to the queue
+    assert args[args.index("-t") + 1] == str(FLOOR_MIN), args   # the estimate: 2 tiny epochs
+
+
+@pytest.mark.workflow
+def test_the_runtime_estimate_is_overridden_per_rule_on_the_command_line(prepared, tmp_path):
+    args = sbatch_call(*prepared, "cpu", tmp_path, "--set-resources", "train:runtime=600",
+                       "train:mem_mb=8000")
+    assert args[args.index("-t") + 1] == "600", args
 
 
 @pytest.mark.workflow

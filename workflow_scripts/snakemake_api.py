@@ -39,6 +39,12 @@ def runs_locally(workflow) -> bool:
     return plugin is None or plugin.common_settings.local_exec
 
 
+def runs_as_job(workflow) -> bool:
+    """True inside a job that a cluster executor submitted (the Snakemake that a SLURM job runs
+    for its one rule, `--mode remote`): its Snakefile is read on the compute node."""
+    return bool(workflow.remote_exec)
+
+
 def given_resource(workflow, name: str):
     """The value `--resources NAME=...` gave (None when not given)."""
     resource = workflow.global_resources.get(name)

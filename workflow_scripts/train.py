@@ -2,6 +2,9 @@
 from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
+import sys  # noqa: E402
+
+from cifar_nets.hardware import device_error  # noqa: E402
 from cifar_nets.slots import claim_device  # noqa: E402
 
 # Run-only settings (which GPU, how many threads, eval batch size, checkpoint interval) come from
@@ -9,6 +12,12 @@ from cifar_nets.slots import claim_device  # noqa: E402
 # rerun it. params hold only what the outputs depend on.
 config, params, w = snakemake.config, snakemake.params, snakemake.wildcards
 engine = dict(config["engine"], **params.engine)
+# On a cluster the DAG was built on a login node without a GPU: this node answers for itself,
+# in one line naming the key (locally the same check stopped the DAG build, rules/common.smk).
+_device_err = device_error(engine["device"], where="this node")
+if _device_err:
+    log(f"error: {_device_err}")
+    sys.exit(1)
 # First, before anything initialises CUDA: claim a device slot, which sets CUDA_VISIBLE_DEVICES.
 # The slot's lock is held until this process ends, however it ends.
 slot = claim_device(engine["device"], engine["gpus"], engine["runs_per_gpu"], params.slot_dir,
