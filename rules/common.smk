@@ -269,9 +269,17 @@ def train_gpu(wildcards):
 def train_runtime(wildcards):
     """The `runtime` (minutes; sbatch -t on a cluster) of a training job: from its recipe's
     epochs, its depth, the device and a measured images/s table, with a safety factor and a floor
-    (cifar_nets/runtime.py). --set-resources train:runtime=N overrides it."""
+    (cifar_nets/runtime.py). --set-resources train:runtime=N overrides it. A tuned run: the most
+    epochs its choice may have (rules/tune_common.smk); a tuning run: its grid point's.
+    """
+    if "point" in wildcards.keys():
+        epochs = tuning_recipe(wildcards)["epochs"]
+    elif wildcards.recipe == TUNED:
+        epochs = tuned_epochs()
+    else:
+        epochs = config["recipes"][wildcards.recipe]["epochs"]
     return train_minutes(
-        config["recipes"][wildcards.recipe]["epochs"],
+        epochs,
         int(wildcards.n_blocks),
         training_on_gpu_here() and config["engine"]["device"] != "mps",
         training_images(config["data"], config["split"]["train_fraction"]),

@@ -22,6 +22,7 @@ rule tune_train:
     resources:
         gpu=train_gpu,
         mem_mb=6000,
+        runtime=train_runtime,  # minutes, from the grid point's epochs (cifar_nets/runtime.py)
     params:
         recipe=tuning_recipe,
         recipe_name=TUNING,

@@ -42,6 +42,15 @@ def tuning_recipe(wildcards):
     return point_recipe(config["recipes"], STUDY["tune"], points[wildcards.point])
 
 
+def tuned_epochs():
+    """The most epochs a tuned run's choice may have (the base recipe's, or a grid's epochs)."""
+    return max(
+        point_recipe(config["recipes"], STUDY["tune"], p)["epochs"]
+        for bt in STUDY["block_types"]
+        for p in grid_points(STUDY["tune"], bt)
+    )
+
+
 def train_recipe(wildcards):
     """The train rule's recipe: the config's, or for the tuned runs the choice of their block
     type and depth (choice.json; tuning_gate has waited for it)."""
