@@ -85,7 +85,8 @@ wildcard_constraints:
 # study.seeds is a list, or a precision target {min, max, step, target_halfwidth}: then seeds
 # come in rounds, one checkpoint per round (rules/seeds.smk, cifar_nets/seeds.py), and the
 # seeds of each (recipe, n_blocks) group are known only once its last round has run.
-from cifar_nets.round_rule import check_round_decisions  # noqa: E402
+# no noqa comment here: snakemake --lint takes any 'rule ...' followed by a colon for a rule
+from cifar_nets.round_rule import check_round_decisions
 from cifar_nets.seeds import (  # noqa: E402
     RoundFileError,
     SeedTarget,
@@ -105,7 +106,7 @@ def groups():
 
 def _check_round_files():
     """Every round file on disk is read and checked (structure, and each decision against the
-    seed rule that made it) before the DAG is built: a bad one stops the run with one
+    seed rule that made it), before the DAG is built. A bad one stops the run with one
     line naming it and what to do (cifar_nets/round_rule.py), never a traceback.
     """
     if SEED_TARGET is None:

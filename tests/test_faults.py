@@ -350,7 +350,7 @@ BAD_CONFIGS = [
     ("recipes: {notebook: {bacth_size: 8}}", r"recipes\.notebook\.bacth_size: unknown key \(allowed "
                                              r"here: augment, batch_size, .*\) - misspelled\?"),
     ("studdy: {seeds: [0, 1]}", r"studdy: unknown key \(allowed here: data, engine, logging, model, "
-                                r"recipes, report, split, study\) - misspelled\?"),
+                                r"recipes, report, split, stats, study\) - misspelled\?"),
     ("engine: {thread: 2}", r"engine\.thread: unknown key \(allowed here: .*, threads, .*\)"),
     ("model: {n_hiden: 16}", r"model\.n_hiden: unknown key \(allowed here: custom_blocks, n_hidden, "
                             r"n_hidden_fc\)"),
