@@ -6,6 +6,7 @@ rule evaluate:
         data="results/data/cifar10.npz",
         weights=run_path("model.pt"),
         train_summary=run_path("train.json"),
+        choice=tuning_gate,  # a tuned run's recipe (params) is its choice (rules/tune.smk)
     output:
         metrics=run_path("metrics.json"),
         per_class=run_path("per_class.csv"),
@@ -21,5 +22,6 @@ rule evaluate:
         mem_mb=4000,
     params:
         engine={"device": config["engine"]["device"]},  # the rest comes from train.json
+        recipe=train_recipe,  # the run's recipe, as the train rule had it: its identity
     script:
         "../workflow_scripts/evaluate.py"

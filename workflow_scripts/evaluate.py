@@ -31,7 +31,7 @@ check_trained_on(trained, arrays.x_train, arrays.y_train, snakemake.input.data,
                  snakemake.input.train_summary)
 # this run, as the train rule built it (the same config): its weights must say they are its
 spec = RunSpec(block_type=w.block_type, n_blocks=int(w.n_blocks), seed=int(w.seed),
-               recipe=Recipe.from_dict(w.recipe, config["recipes"][w.recipe]),
+               recipe=Recipe.from_dict(w.recipe, dict(snakemake.params.recipe)),
                n_hidden=config["model"]["n_hidden"], n_hidden_fc=config["model"]["n_hidden_fc"])
 expect = dict(spec_identity(spec), data=content_sha256(arrays.x_train, arrays.y_train))
 ev = evaluate_run(snakemake.input.weights, arrays.x_test, arrays.y_test, arrays.class_names,
