@@ -53,26 +53,26 @@ def test_the_command_line_refuses_a_missing_device_in_one_line_exit_2(device, tm
     assert not (tmp_path / "out").exists()
 
 
+MPS_LINE = ("config error: engine.device: mps but this host has no Apple GPU (PyTorch reports no "
+            "MPS); use engine.device: auto or cpu")
+CUDA_START = "config error: engine.device: cuda but this host has no CUDA device"
+
+
 @pytest.mark.workflow
-def test_a_local_dag_build_refuses_mps_off_macos_in_one_line(tmp_path):
-    """Off macOS there is never an Apple GPU: the DAG build stops before any job, naming the key."""
-    if hardware.mps_available():
-        pytest.skip("this host has an Apple GPU")
+@pytest.mark.parametrize("device,present,expected", [
+    ("mps", hardware.mps_available, MPS_LINE),           # off macOS there is never an Apple GPU
+    ("cuda", hardware.local_gpu_count, CUDA_START),
+], ids=["mps", "cuda"])
+def test_a_local_dag_build_refuses_a_device_the_host_lacks_in_one_line(tmp_path, device, present,
+                                                                       expected):
+    """The DAG build stops before any job, naming the key, in one line."""
+    if present():
+        pytest.skip(f"this host has a {device} device")
     cfg = tiny_config(tmp_path, block_types=["conv"], n_blocks=[1], seeds=[0], recipes=["notebook"])
     proc = snakemake(tmp_path, "-n", "--cores", "1", "--configfile", str(cfg),
-                     "--config", "engine={device: mps}", ok=False)
+                     "--config", f"engine={{device: {device}}}", ok=False)
     lines = [ln for ln in proc.out.splitlines() if "engine.device" in ln]
-    assert lines == ["config error: engine.device: mps but this host has no Apple GPU (PyTorch "
-                     "reports no MPS); use engine.device: auto or cpu"], proc.out[-3000:]
-    assert "Traceback" not in proc.out and "rule train" not in proc.out
-
-
-@pytest.mark.workflow
-def test_a_local_dag_build_refuses_cuda_without_a_gpu(tmp_path):
-    if hardware.local_gpu_count():
-        pytest.skip("this host has a CUDA device")
-    cfg = tiny_config(tmp_path, block_types=["conv"], n_blocks=[1], seeds=[0], recipes=["notebook"])
-    proc = snakemake(tmp_path, "-n", "--cores", "1", "--configfile", str(cfg),
-                     "--config", "engine={device: cuda}", ok=False)
-    assert "config error: engine.device: cuda but this host has no CUDA device" in proc.out
+    assert len(lines) == 1 and lines[0].startswith(expected), proc.out[-3000:]
+    if device == "mps":
+        assert lines == [MPS_LINE]
     assert "Traceback" not in proc.out and "rule train" not in proc.out
