@@ -84,7 +84,19 @@ def collect_correct(train_jsons, prediction_csvs) -> dict:
     for tpath, ppath in zip(train_jsons, prediction_csvs, strict=True):
         t = json.loads(Path(tpath).read_text())
         key = (t["recipe"], int(t["n_blocks"]), t["block_type"], int(t["seed"]))
-        out[key] = pd.read_csv(ppath, usecols=["correct"])["correct"].to_numpy(dtype=bool)
+        try:
+            col = pd.read_csv(ppath)["correct"]
+        except (KeyError, ValueError, OSError) as exc:
+            raise ValueError(f"{ppath}: no readable 'correct' column ({type(exc).__name__}); "
+                             f"delete it and run again to evaluate that run anew") from None
+        if col.dtype != bool:
+            raise ValueError(f"{ppath}: column 'correct' holds other values than True/False; "
+                             f"delete it and run again to evaluate that run anew")
+        out[key] = col.to_numpy()
+    sizes = {len(v) for v in out.values()}
+    if len(sizes) > 1:
+        raise ValueError(f"the runs' predictions.csv files cover different numbers of test images "
+                         f"({', '.join(map(str, sorted(sizes)))}); rerun their evaluation")
     return out
 
 

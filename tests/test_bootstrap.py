@@ -101,3 +101,26 @@ def test_the_table_carries_the_interval_reproducibly():
     # the interval over seeds and images is never narrower than the one over seeds
     assert (one.gen_ci_high - one.gen_ci_low).iloc[0] >= (one.ci_high - one.ci_low).iloc[0] - 1e-9
     assert np.isnan(paired_comparisons(runs).gen_ci_low.iloc[0])      # no predictions: no interval
+
+
+def test_a_hand_edited_predictions_file_is_one_line_naming_it(tmp_path):
+    """collect_correct (the summary job): a predictions.csv without its `correct` column, with
+    other values in it, or covering another number of images is refused in one line."""
+    import json
+    from cifar_nets.study import collect_correct
+    train, preds = [], []
+    for seed in (0, 1):
+        t = tmp_path / f"train{seed}.json"
+        t.write_text(json.dumps({"recipe": "nb", "n_blocks": 6, "block_type": "conv", "seed": seed}))
+        p = tmp_path / f"pred{seed}.csv"
+        pd.DataFrame({"index": range(4), "correct": [True, False, True, True]}).to_csv(p, index=False)
+        train.append(t)
+        preds.append(p)
+    assert collect_correct(train, preds)[("nb", 6, "conv", 1)].tolist() == [True, False, True, True]
+    for text, what in (("index,right\n0,True\n", "no readable 'correct'"),
+                       ("index,correct\n0,maybe\n", "other values"),
+                       ("index,correct\n0,True\n", "different numbers of test images")):
+        preds[1].write_text(text)
+        with pytest.raises(ValueError, match=what) as err:
+            collect_correct(train, preds)
+        assert "\n" not in str(err.value)
