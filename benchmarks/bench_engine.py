@@ -5,7 +5,7 @@ For each block type, trains a fixed number of steps (batch 128, Adam, the notebo
 
   (a) notebook   torchvision's CIFAR10 dataset object, per-image PIL transforms (Resize, ToTensor,
                  Normalize) and a multi-worker shuffling DataLoader, as the original notebook;
-  (b) engine     cifar_nets.batches: uint8 tensor on the device, seeded permutation, batch slices,
+  (b) engine     cifar_nets.engine.batches: uint8 tensor on the device, seeded permutation, batch slices,
                  batch normalisation, with each speed option on its own;
 
 and prints images/s (median of interleaved rounds), the ratio to (a), the achieved GFLOP/s (3 x
@@ -30,11 +30,11 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import notebook_style  # noqa: E402
-from cifar_nets.archive import read_cifar_archive  # noqa: E402
-from cifar_nets.hardware import resolve_device, usable_cpus  # noqa: E402
-from cifar_nets.models import BLOCK_TYPES, build_model, flops_per_image, model_name  # noqa: E402
+from cifar_nets.data.archive import read_cifar_archive  # noqa: E402
+from cifar_nets.machine.hardware import resolve_device, usable_cpus  # noqa: E402
+from cifar_nets.engine.models import BLOCK_TYPES, build_model, flops_per_image, model_name  # noqa: E402
 from notebook_style import NOTEBOOK_MEAN, NOTEBOOK_STD  # noqa: E402
-from cifar_nets.batches import DeviceData, autocast  # noqa: E402
+from cifar_nets.engine.batches import DeviceData, autocast  # noqa: E402
 
 BATCH = 128
 

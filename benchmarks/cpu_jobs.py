@@ -72,7 +72,7 @@ def main(argv=None) -> int:
                 print(f"round {r + 1} {lay[0]}x{lay[1]}: {res['wall']:.1f} s, study "
                       f"{res['study_img_s']:.0f} img/s, per job {res['job_img_s']:.0f} img/s",
                       flush=True)
-    from cifar_nets.hardware import cpu_model  # noqa: PLC0415
+    from cifar_nets.machine.hardware import cpu_model  # noqa: PLC0415
     print(f"\nCPU: {cpu_model()} ({os.cpu_count()} cores), {platform.machine()}; "
           f"{args.epochs} epoch(s) per job, median [min-max] of {args.rounds} rounds")
     base = statistics.median(x["study_img_s"] for x in results[layouts[0]])

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_engine import BATCH, _timed, engine_training  # noqa: E402
 from cifar_nets.config import load_config  # noqa: E402
-from cifar_nets.hardware import configure_backends, device_name, resolve_device, resolve_options  # noqa: E402
-from cifar_nets.recipe import EngineOptions  # noqa: E402
+from cifar_nets.machine.hardware import configure_backends, device_name, resolve_device, resolve_options  # noqa: E402
+from cifar_nets.engine.recipe import EngineOptions  # noqa: E402
 
 ROWS = [
     ("eager fp32", dict()),

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import notebook_style  # noqa: E402
 from cifar_nets.io import write_json  # noqa: E402
-from cifar_nets.hardware import usable_cpus  # noqa: E402
-from cifar_nets.models import BLOCK_TYPES, build_model  # noqa: E402
+from cifar_nets.machine.hardware import usable_cpus  # noqa: E402
+from cifar_nets.engine.models import BLOCK_TYPES, build_model  # noqa: E402
 
 
 @torch.no_grad()

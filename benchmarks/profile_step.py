@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import notebook_style  # noqa: E402
 from bench_engine import BATCH, engine_training  # noqa: E402
-from cifar_nets.archive import read_cifar_archive  # noqa: E402
-from cifar_nets.hardware import resolve_options, usable_cpus  # noqa: E402
-from cifar_nets.models import BLOCK_TYPES, build_model, flops_per_image, model_name  # noqa: E402
+from cifar_nets.data.archive import read_cifar_archive  # noqa: E402
+from cifar_nets.machine.hardware import resolve_options, usable_cpus  # noqa: E402
+from cifar_nets.engine.models import BLOCK_TYPES, build_model, flops_per_image, model_name  # noqa: E402
 from cifar_nets.config import load_config  # noqa: E402
-from cifar_nets.recipe import EngineOptions  # noqa: E402
+from cifar_nets.engine.recipe import EngineOptions  # noqa: E402
 
 # aten operator (self time) -> kind; anything else is "other"
 KINDS = {

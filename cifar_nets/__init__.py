@@ -1,7 +1,15 @@
 """cifar_nets: the CIFAR-10 ablation study as a plain Python library.
 
-Models, data, training, evaluation, statistics, plots and the report. Nothing here imports
-Snakemake: the workflow's scripts are thin adapters around these functions.
+The tree is the architecture, each sub-package a layer that imports only the ones below it:
+
+    report/   figures, plots, the study's sections, the HTML page      (reads study/)
+    study/    statistics over seeds, verdicts, seed rounds, tuning     (torch-free)
+    engine/   networks, the training loop, checkpoints, evaluation     (uses data/, machine/)
+    data/     datasets, archives, cached arrays, split indices
+    machine/  devices, precision, threads, device slots, job runtimes
+    (top)     config, params, cli, io, logs: the interface and small shared utilities
+
+Nothing here imports Snakemake: the workflow's scripts are thin adapters around these functions.
 """
 from __future__ import annotations
 
@@ -26,16 +34,16 @@ class _NetworkNames(dict):
 
 def _builtin_blocks() -> tuple[tuple[str, ...], _NetworkNames]:
     """BLOCK_TYPES and MODEL_NAMES, read from the one registry, the literal `BLOCKS` dict of
-    cifar_nets/models.py, without importing it (models.py imports torch; the Snakefile and the
+    cifar_nets/engine/models.py, without importing it (models.py imports torch; the Snakefile and the
     config read the block types before any job, torch-free)."""
     import ast  # noqa: PLC0415
 
-    tree = ast.parse((Path(__file__).parent / "models.py").read_text())
+    tree = ast.parse((Path(__file__).parent / "engine" / "models.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["BLOCKS"]:
             pairs = [(k.value, v.elts[0].value) for k, v in zip(node.value.keys, node.value.values)]
             return tuple(k for k, _ in pairs), _NetworkNames(pairs)
-    raise ImportError("cifar_nets/models.py defines no BLOCKS registry")
+    raise ImportError("cifar_nets/engine/models.py defines no BLOCKS registry")
 
 
 def block_order(block_types) -> list[str]:
@@ -55,10 +63,16 @@ CLASS_NAMES = (
 )
 
 # The config's `engine` keys that can change what a run computes (part of a run's identity and
-# the workflow's train/evaluate params): declared beside the option type, in cifar_nets.recipe.
-from .recipe import NUMERIC_ENGINE_KEYS  # noqa: E402, F401 - the package's public name
+# the workflow's train/evaluate params): declared beside the option type, in cifar_nets.engine.recipe.
+from cifar_nets.engine.recipe import NUMERIC_ENGINE_KEYS  # noqa: E402, F401 - the package's public name
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# cifar_nets.train & co., the flat layout's paths, for one release (cifar_nets/_moved.py)
+from cifar_nets import _moved  # noqa: E402
+
+_moved.install()
+__getattr__ = _moved.old_module
 
 
 def project_version(root: str | Path | None = None) -> dict:

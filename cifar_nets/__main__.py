@@ -11,7 +11,7 @@ flags (--epochs, --batch-size, --lr for the chosen recipe; --bf16, --device for 
 files (results/data/cifar10.npz, results/data/split-seed<split.seed>.npz).
 
 Writes OUT/model.pt, OUT/history.csv, OUT/train.json and resumes from OUT/checkpoint.pt if
-present: the same library call (cifar_nets.run.train_and_write) as the workflow's train job.
+present: the same library call (cifar_nets.engine.run.train_and_write) as the workflow's train job.
 """
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli import OneLineParser, int_in
+from cifar_nets.cli import OneLineParser, int_in
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import BLOCK_TYPES
+    from cifar_nets import BLOCK_TYPES
     ap = OneLineParser(prog="python -m cifar_nets", description=__doc__,
                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configfile", action="append", default=[], type=Path)
@@ -60,8 +60,8 @@ def settings(args) -> tuple[dict, dict]:
     seed given here meets the same checks as one in study.*. Raises ConfigError."""
     import yaml
 
-    from . import BLOCK_TYPES
-    from .config import ConfigError, load_config, set_key
+    from cifar_nets import BLOCK_TYPES
+    from cifar_nets.config import ConfigError, load_config, set_key
     over: dict = {}
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -100,7 +100,7 @@ def settings(args) -> tuple[dict, dict]:
 
 
 def _existing(path: str, flag: str, hint: str) -> str:
-    from .config import ConfigError
+    from cifar_nets.config import ConfigError
     if not Path(path).is_file():
         raise ConfigError(f"{flag} {path}: no such file ({hint})")
     return path
@@ -108,11 +108,11 @@ def _existing(path: str, flag: str, hint: str) -> str:
 
 def _check_data(cfg: dict, data: str, split: str) -> None:
     """The cache holds the training images the config's data keys ask for, and the split was
-    made for that cache (cifar_nets.run.check_cache_fits, check_split_fits): DataError if not."""
+    made for that cache (cifar_nets.engine.run.check_cache_fits, check_split_fits): DataError if not."""
     import numpy as np
 
-    from .data import DataError, load_split
-    from .run import check_cache_fits, check_split_fits
+    from cifar_nets.data.arrays import DataError, load_split
+    from cifar_nets.engine.run import check_cache_fits, check_split_fits
     try:
         with np.load(data, allow_pickle=False) as z:
             n_train = len(z["y_train"])
@@ -126,10 +126,10 @@ def _check_data(cfg: dict, data: str, split: str) -> None:
 def main(argv=None) -> int:
     ap = _parser()
     args = ap.parse_args(argv)
-    from .config import ConfigError
+    from cifar_nets.config import ConfigError
     try:
         cfg, run = settings(args)
-        from .hardware import device_error
+        from cifar_nets.machine.hardware import device_error
         device_err = device_error(cfg["engine"]["device"])
         if device_err:
             raise ConfigError(device_err)
@@ -149,13 +149,13 @@ def main(argv=None) -> int:
 
     import torch
 
-    from .data import DataError
-    from .hardware import usable_cpus
-    from .custom_blocks import CustomBlockError, register_custom_blocks
-    from .io import DiskFullError
-    from .recipe import EngineOptions, Recipe
-    from .run import train_and_write
-    from .train import TrainingDiverged
+    from cifar_nets.data.arrays import DataError
+    from cifar_nets.machine.hardware import usable_cpus
+    from cifar_nets.engine.custom_blocks import CustomBlockError, register_custom_blocks
+    from cifar_nets.io import DiskFullError
+    from cifar_nets.engine.recipe import EngineOptions, Recipe
+    from cifar_nets.engine.run import train_and_write
+    from cifar_nets.engine.train import TrainingDiverged
 
     register_custom_blocks(cfg["model"])
     threads = args.threads or cfg["engine"]["threads"]

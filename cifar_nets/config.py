@@ -11,10 +11,10 @@ from pathlib import Path
 
 import yaml
 
-from . import BLOCK_TYPES
-from .custom_blocks import CustomBlockError, check_custom_blocks, study_block_types
-from .params import canonical_order
-from .tune import tune_config_error
+from cifar_nets import BLOCK_TYPES
+from cifar_nets.engine.custom_blocks import CustomBlockError, check_custom_blocks, study_block_types
+from cifar_nets.params import canonical_order
+from cifar_nets.study.tune import tune_config_error
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT / "config.yaml"          # the only home of every default
@@ -240,7 +240,7 @@ def check_semantics(cfg: dict) -> None:
         raise ConfigError(f"model.n_hidden: {model['n_hidden']} is odd, but SkipBlock "
                           "(block type 'skip') needs an even width")
     data = cfg["data"]
-    from .fetch import source_problem  # noqa: PLC0415
+    from cifar_nets.data.fetch import source_problem  # noqa: PLC0415
     if problem := source_problem(data["source"]):
         raise ConfigError(f"data.source: {_short(repr(data['source']))}: {problem}")
     for part in ("train", "test"):
@@ -267,7 +267,7 @@ def check_semantics(cfg: dict) -> None:
                           f"study.block_types has only {study['block_types'][0]!r} - add a second "
                           f"block type or give study.seeds as a list")
     if cfg["logging"]["tensorboard"]:
-        from .tblog import tensorboard_available  # noqa: PLC0415
+        from cifar_nets.engine.tblog import tensorboard_available  # noqa: PLC0415
         if not tensorboard_available():
             raise ConfigError("logging.tensorboard: true needs the tensorboard package, which is not "
                               "installed: python -m pip install -e \".[tensorboard]\" (or set it to false)")
@@ -280,14 +280,14 @@ def check_semantics(cfg: dict) -> None:
         if bs > n_train:
             raise ConfigError(f"recipes.{name}.batch_size: {bs} is larger than the training set ({n_train} "
                               f"images = {used_text} x split.train_fraction {cfg['split']['train_fraction']})")
-    if error := tune_config_error(cfg, n_train):   # study.tune: cifar_nets/tune.py
+    if error := tune_config_error(cfg, n_train):   # study.tune: cifar_nets/study/tune.py
         raise ConfigError(error)
     check_custom_block_config(cfg)
 
 
 def check_custom_block_config(cfg: dict) -> None:
     """model.custom_blocks: each block imports, builds for model.n_hidden and keeps the shape on a
-    dummy batch (cifar_nets/custom_blocks.py), before any job."""
+    dummy batch (cifar_nets/engine/custom_blocks.py), before any job."""
     try:
         check_custom_blocks(cfg["model"], cfg.get("engine"))
     except CustomBlockError as exc:

@@ -5,7 +5,7 @@
     study:
       block_types: [conv, res, gated]
 
-The contract (cifar_nets/custom_blocks.py): `GatedBlock(n_hidden)` is a torch.nn.Module whose
+The contract (cifar_nets/engine/custom_blocks.py): `GatedBlock(n_hidden)` is a torch.nn.Module whose
 forward maps (N, n_hidden, H, W) to the same shape, so that model.n_blocks copies stack. The
 module is imported with the working directory on sys.path: run Snakemake in the project folder
 for `examples.my_blocks`, or copy this file next to your config and name it `my_blocks:GatedBlock`.

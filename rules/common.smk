@@ -6,9 +6,9 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 from cifar_nets.config import ConfigError, load_schema, validate_config  # noqa: E402
-from cifar_nets.custom_blocks import block_params  # noqa: E402
+from cifar_nets.engine.custom_blocks import block_params  # noqa: E402
 from cifar_nets.params import escape_params  # noqa: E402 - user text in params
-from cifar_nets.hardware import (  # noqa: E402
+from cifar_nets.machine.hardware import (  # noqa: E402
     GPU_JOB_THREADS,
     cpu_thread_plan,
     device_error,
@@ -18,9 +18,9 @@ from cifar_nets.hardware import (  # noqa: E402
     training_on_gpu,
     usable_cpus,
 )
-from cifar_nets.runtime import train_minutes, training_images  # noqa: E402
-from cifar_nets.seeds import is_target  # noqa: E402
-from cifar_nets.slots import gpu_ids_error  # noqa: E402
+from cifar_nets.machine.runtime import train_minutes, training_images  # noqa: E402
+from cifar_nets.study.seeds import is_target  # noqa: E402
+from cifar_nets.machine.slots import gpu_ids_error  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
 from workflow_scripts.snakemake_api import (  # noqa: E402 - Snakemake beyond its documented API
     cap_cores,
@@ -49,7 +49,7 @@ except ConfigError as exc:
 config.clear()
 config.update(_validated)
 
-from cifar_nets.tune import study_axes  # noqa: E402
+from cifar_nets.study.tune import study_axes  # noqa: E402
 
 # the study's axes; with study.tune on, the recipe `tuned` is one of them (rules/tune.smk)
 STUDY = study_axes(config["study"])
@@ -83,11 +83,11 @@ wildcard_constraints:
 # --------------------------------------------------------------------------- seeds
 
 # study.seeds is a list, or a precision target {min, max, step, target_halfwidth}: then seeds
-# come in rounds, one checkpoint per round (rules/seeds.smk, cifar_nets/seeds.py), and the
+# come in rounds, one checkpoint per round (rules/seeds.smk, cifar_nets/study/seeds.py), and the
 # seeds of each (recipe, n_blocks) group are known only once its last round has run.
 # no noqa comment here: snakemake --lint takes any 'rule ...' followed by a colon for a rule
-from cifar_nets.round_rule import check_round_decisions
-from cifar_nets.seeds import (  # noqa: E402
+from cifar_nets.study.round_rule import check_round_decisions
+from cifar_nets.study.seeds import (  # noqa: E402
     RoundFileError,
     SeedTarget,
     final_group_seeds,
@@ -107,7 +107,7 @@ def groups():
 def _check_round_files():
     """Every round file on disk is read and checked (structure, and each decision against the
     seed rule that made it), before the DAG is built. A bad one stops the run with one
-    line naming it and what to do (cifar_nets/round_rule.py), never a traceback.
+    line naming it and what to do (cifar_nets/study/round_rule.py), never a traceback.
     """
     if SEED_TARGET is None:
         return
@@ -199,7 +199,7 @@ def seed_decision(wildcards):
 
 def model_params(wildcards):
     """The train rule's `model` params: the widths, plus for a block of your own its class and
-    source sha256 (cifar_nets/custom_blocks.py), so editing its file retrains its runs only.
+    source sha256 (cifar_nets/engine/custom_blocks.py), so editing its file retrains its runs only.
     """
     return block_params(config["model"], wildcards.block_type)
 
@@ -218,7 +218,7 @@ def split_file(wildcards):
 
 # --------------------------------------------------------------------------- devices and threads
 
-# Lock files of the device slots (cifar_nets/slots.py): one folder per host (and scheduler job).
+# Lock files of the device slots (cifar_nets/machine/slots.py): one folder per host (and scheduler job).
 SLOT_DIR = "results/.device-slots"
 # The engine options that can change what a run computes: the train/evaluate params. The others
 # (threads, gpus, runs_per_gpu, eval_batch_size, checkpoint_every) are read by the job scripts
@@ -270,7 +270,7 @@ def train_gpu(wildcards):
 def train_runtime(wildcards):
     """The `runtime` (minutes; sbatch -t on a cluster) of a training job: from its recipe's
     epochs, its depth, the device and a measured images/s table, with a safety factor and a floor
-    (cifar_nets/runtime.py). --set-resources train:runtime=N overrides it. A tuned run: the most
+    (cifar_nets/machine/runtime.py). --set-resources train:runtime=N overrides it. A tuned run: the most
     epochs its choice may have (rules/tune_common.smk); a tuning run: its grid point's.
     """
     if "point" in wildcards.keys():
@@ -290,7 +290,7 @@ def train_runtime(wildcards):
 def _check_gpu_ids():
     """Where this host trains (no cluster: Snakemake was given cores, not nodes), engine.gpus
     ids it does not have stop the run before any job. On a cluster each job checks them on its
-    own node (cifar_nets/slots.py)."""
+    own node (cifar_nets/machine/slots.py)."""
     if uses_nodes(workflow):
         return
     err = gpu_ids_error(
@@ -384,10 +384,10 @@ def group_runs(wildcards, pattern):
     ]
 
 
-# Figures and summary tables are declared once, in the package: cifar_nets/figures.py (name,
-# scope, drawing function, caption, report section) and cifar_nets/study.py SUMMARY_FORMATS.
-from cifar_nets.figures import figure_entries  # noqa: E402
-from cifar_nets.study import summary_files  # noqa: E402
+# Figures and summary tables are declared once, in the package: cifar_nets/report/figures.py (name,
+# scope, drawing function, caption, report section) and cifar_nets/study/summary.py SUMMARY_FORMATS.
+from cifar_nets.report.figures import figure_entries  # noqa: E402
+from cifar_nets.study.summary import summary_files  # noqa: E402
 
 REPORT_CATEGORY = {
     "data": "Data",

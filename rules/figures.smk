@@ -1,4 +1,4 @@
-# Figures: one rule per scope of cifar_nets/figures.py, the one list of the study's figures (its
+# Figures: one rule per scope of cifar_nets/report/figures.py, the one list of the study's figures (its
 # files, drawing functions and captions): the data's, each (recipe, n_blocks) group's, the study's.
 
 

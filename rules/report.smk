@@ -22,7 +22,7 @@ rule report:
         config=escape_params(report_config()),
         study=STUDY,
         runs=lambda wildcards: study_runs(),  # the run of each input.pairs file, in order
-        figures=figure_entries(STUDY),  # where each figure goes (cifar_nets/figures.py)
+        figures=figure_entries(STUDY),  # where each figure goes (cifar_nets/report/figures.py)
         data_label=escape_params(config["data"]["label"]),
     script:
         "../workflow_scripts/report.py"

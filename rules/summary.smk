@@ -1,5 +1,5 @@
 # Summary: one row per run, seed statistics and paired comparisons between block types, as CSV,
-# Markdown and (seeds, paired) LaTeX: cifar_nets/study.py SUMMARY_FORMATS.
+# Markdown and (seeds, paired) LaTeX: cifar_nets/study/summary.py SUMMARY_FORMATS.
 
 
 rule summarize:

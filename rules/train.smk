@@ -19,7 +19,7 @@ rule train:
     resources:
         gpu=train_gpu,
         mem_mb=6000,
-        runtime=train_runtime,  # minutes, estimated per job (cifar_nets/runtime.py)
+        runtime=train_runtime,  # minutes, estimated per job (cifar_nets/machine/runtime.py)
     params:
         recipe=train_recipe,  # the config's; for the tuned runs their choice
         model=model_params,  # widths; a block of your own: its class and source sha256

@@ -1,7 +1,7 @@
 # Tuning (study.tune, docs/tuning.md): every grid point of every block type and depth trains on
 # the tuning seeds and is scored on the validation split only (no evaluation job, no test image);
 # a checkpoint chooses per block type and depth; the train rule then trains each choice as the
-# recipe `tuned` on the study's seeds (functions: rules/tune_common.smk, cifar_nets/tune.py).
+# recipe `tuned` on the study's seeds (functions: rules/tune_common.smk, cifar_nets/study/tune.py).
 
 
 rule tune_train:
@@ -22,7 +22,7 @@ rule tune_train:
     resources:
         gpu=train_gpu,
         mem_mb=6000,
-        runtime=train_runtime,  # minutes, from the grid point's epochs (cifar_nets/runtime.py)
+        runtime=train_runtime,  # minutes, from the grid point's epochs (cifar_nets/machine/runtime.py)
     params:
         recipe=tuning_recipe,
         recipe_name=TUNING,

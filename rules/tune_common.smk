@@ -1,7 +1,7 @@
 # What the tuning rules (rules/tune.smk) and the train and report rules compute from study.tune:
-# paths, input functions and params (the logic is cifar_nets/tune.py). Functions only, as in
+# paths, input functions and params (the logic is cifar_nets/study/tune.py). Functions only, as in
 # rules/common.smk.
-from cifar_nets.tune import (  # noqa: E402
+from cifar_nets.study.tune import (  # noqa: E402
     TUNED,
     TUNING,
     chosen_recipe,

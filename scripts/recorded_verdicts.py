@@ -2,7 +2,7 @@
 
     python scripts/recorded_verdicts.py
 
-prints one Markdown table per recorded study (the statistics of cifar_nets/verdicts.py with the
+prints one Markdown table per recorded study (the statistics of cifar_nets/study/verdicts.py with the
 default `stats` config: Holm over all comparisons of that study, equivalence margin +-1 point);
 tests/test_docs.py checks that docs/results.md holds exactly these tables. The accuracies are the
 ones docs/results.md lists per seed (stand-in (JPEG) CIFAR-10, 2-core AMD EPYC with avx512_bf16,
@@ -18,8 +18,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cifar_nets import MODEL_NAMES  # noqa: E402
-from cifar_nets.stats import adjust_p, welch_test  # noqa: E402
-from cifar_nets.verdicts import StatsSettings, paired_comparisons  # noqa: E402
+from cifar_nets.study.stats import adjust_p, welch_test  # noqa: E402
+from cifar_nets.study.verdicts import StatsSettings, paired_comparisons  # noqa: E402
 
 NOTEBOOK_6 = {"conv": [65.96, 64.58, 64.61], "res": [70.13, 69.48, 69.64],
               "skip": [67.18, 65.74, 66.62]}

@@ -1,7 +1,7 @@
 """Build small but real CIFAR-10 "python version" archives for tests, optionally tampered with.
 
-The archive writer itself is the package's (`cifar_nets.archive_writer`: the official layout,
-pickles written opcode by opcode as Python 2's cPickle did; `cifar_nets.synthetic`: learnable
+The archive writer itself is the package's (`cifar_nets.data.archive_writer`: the official layout,
+pickles written opcode by opcode as Python 2's cPickle did; `cifar_nets.data.synthetic`: learnable
 procedural images, two probe pixels in the first training image); this module adds the tampering the data tests need and
 keeps the names the tests import (`write_cifar_archive`, `expected_arrays`, `to_rows`,
 `py2_dumps`, `malicious_pickle`, `CLASSES`, `PROBES`).
@@ -15,7 +15,7 @@ import tarfile
 
 import numpy as np
 
-from cifar_nets.archive_writer import (  # noqa: F401 - re-exported for the tests
+from cifar_nets.data.archive_writer import (  # noqa: F401 - re-exported for the tests
     ARCHIVE_DIR,
     CLASSES,
     README_HTML,
@@ -25,8 +25,8 @@ from cifar_nets.archive_writer import (  # noqa: F401 - re-exported for the test
     to_rows,
     write_archive,
 )
-from cifar_nets.synthetic import PROBES  # noqa: F401
-from cifar_nets.synthetic import synthetic_arrays as expected_arrays  # noqa: F401
+from cifar_nets.data.synthetic import PROBES  # noqa: F401
+from cifar_nets.data.synthetic import synthetic_arrays as expected_arrays  # noqa: F401
 
 
 def malicious_pickle(command: str, module: str = "os", name: str = "system") -> bytes:

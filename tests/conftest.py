@@ -9,7 +9,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from cifar_nets.hardware import usable_cpus  # noqa: E402
+from cifar_nets.machine.hardware import usable_cpus  # noqa: E402
 
 torch.set_num_threads(min(2, usable_cpus()))
 

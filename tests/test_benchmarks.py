@@ -64,7 +64,7 @@ def test_notebook_pipeline_validates_on_the_same_images_as_the_workflow(tmp_path
 
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import notebook_style
-    from cifar_nets.data import make_split
+    from cifar_nets.data.arrays import make_split
 
     archive = tmp_path / "a.tar.gz"
     write_cifar_archive(archive, per_class_train=20, per_class_test=1)

@@ -1,13 +1,13 @@
-"""The interval over seeds and test images (cifar_nets/bootstrap.py): it covers a known population
+"""The interval over seeds and test images (cifar_nets/study/bootstrap.py): it covers a known population
 difference about 95% of the time, where the seed-only interval (a statement about one fixed test
 set) does not; it is seeded and reproducible, and paired on seeds and images."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from cifar_nets.bootstrap import group_rng, image_weights, two_level_interval
-from cifar_nets.stats import paired_test
-from cifar_nets.verdicts import StatsSettings, paired_comparisons
+from cifar_nets.study.bootstrap import group_rng, image_weights, two_level_interval
+from cifar_nets.study.stats import paired_test
+from cifar_nets.study.verdicts import StatsSettings, paired_comparisons
 
 # Image kinds: share of the population, P(A right), P(B right). Every seed moves a block type's
 # probabilities by +-seed_shift (a fair coin per seed and block type), so over seeds and images
@@ -107,7 +107,7 @@ def test_a_hand_edited_predictions_file_is_one_line_naming_it(tmp_path):
     """collect_correct (the summary job): a predictions.csv without its `correct` column, with
     other values in it, or covering another number of images is refused in one line."""
     import json
-    from cifar_nets.study import collect_correct
+    from cifar_nets.study.summary import collect_correct
     train, preds = [], []
     for seed in (0, 1):
         t = tmp_path / f"train{seed}.json"

@@ -13,8 +13,8 @@ import pytest
 import cifar_factory as cf
 from cifar_nets import io as fileio
 from cifar_nets.__main__ import main
-from cifar_nets.data import CifarArrays, DataError, write_cache, write_split
-from cifar_nets.run import train_and_write
+from cifar_nets.data.arrays import CifarArrays, DataError, write_cache, write_split
+from cifar_nets.engine.run import train_and_write
 from workflow_helpers import engine
 from workflow_helpers import recipe as Recipe
 

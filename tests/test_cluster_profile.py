@@ -13,7 +13,7 @@ import shlex
 import pytest
 import yaml
 
-from cifar_nets.runtime import FLOOR_MIN, train_minutes
+from cifar_nets.machine.runtime import FLOOR_MIN, train_minutes
 from workflow_helpers import ROOT, snakemake, tiny_config
 
 PROFILE = ROOT / "profiles" / "slurm"

@@ -177,7 +177,7 @@ def edited_configs(draw):
 
 def _usable(cfg):
     """What every later step does with a valid config, without training."""
-    from cifar_nets.recipe import EngineOptions, Recipe
+    from cifar_nets.engine.recipe import EngineOptions, Recipe
 
     EngineOptions.from_config(cfg)
     for name in cfg["study"]["recipes"]:
@@ -291,7 +291,7 @@ def _train_threads(out):
 
 @pytest.mark.workflow
 def test_cores_above_the_usable_ones_are_capped_with_one_warning(tmp_path):
-    from cifar_nets.hardware import usable_cpus
+    from cifar_nets.machine.hardware import usable_cpus
     usable = usable_cpus()
     cfg = tiny_config(tmp_path, engine={"threads": "auto"}, block_types=["conv", "res", "skip"])
     capped = snakemake(tmp_path, "--configfile", str(cfg), "-n", "--cores", str(usable + 3))
@@ -300,7 +300,7 @@ def test_cores_above_the_usable_ones_are_capped_with_one_warning(tmp_path):
     assert capped.out.count(warning) == 1, capped.out[-2000:]
     assert warning not in exact.out
     assert _train_threads(capped.out) == _train_threads(exact.out)
-    from cifar_nets.hardware import cpu_thread_plan     # Snakemake prints threads above 1 only
+    from cifar_nets.machine.hardware import cpu_thread_plan     # Snakemake prints threads above 1 only
     assert _train_threads(capped.out) == sorted(t for t in cpu_thread_plan(usable, 3) if t > 1)
     # Snakemake schedules for the capped count too (the one internal this project sets: fails
     # here if a Snakemake release stops reading it)

@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from cifar_nets import config as cfgmod
-from cifar_nets.models import BLOCK_TYPES
-from cifar_nets.study import (depth_sentences, notebook_comparison, ranking_sentence,
+from cifar_nets.engine.models import BLOCK_TYPES
+from cifar_nets.study.summary import (depth_sentences, notebook_comparison, ranking_sentence,
                               recipe_sentences, summary_tables)
 
 
@@ -94,7 +94,7 @@ def test_notebook_comparison_uses_the_reported_numbers():
 
 
 def test_confusion_sentence_names_the_shared_top_pair():
-    from cifar_nets.study import confusion_sentence
+    from cifar_nets.study.summary import confusion_sentence
     idx = pd.MultiIndex.from_tuples([("cat", "dog"), ("automobile", "truck")], names=["class_a", "class_b"])
     counts = {("notebook", 6, "conv"): pd.Series([300, 120], index=idx),
               ("notebook", 6, "res"): pd.Series([250, 90], index=idx)}
@@ -106,7 +106,7 @@ def test_confusion_sentence_names_the_shared_top_pair():
 
 
 def test_one_seed_ties_get_no_verdict():
-    from cifar_nets.verdicts import describe_comparison
+    from cifar_nets.study.verdicts import describe_comparison
     seeds = pd.DataFrame([dict(recipe="notebook", model="Custom_ConvNet", block_type="conv", n_blocks=0,
                                n_seeds=1, mean=67.47),
                           dict(recipe="notebook", model="Custom_ResNet", block_type="res", n_blocks=0,

@@ -64,8 +64,8 @@ def tiny():
 
 def test_tensorboard_curves_continue_after_a_resume_without_duplicated_epochs(tiny, tmp_path):
     pytest.importorskip("tensorboard")
-    from cifar_nets.tblog import TAGS, EpochCurves, read_curves
-    from cifar_nets.train import train_run
+    from cifar_nets.engine.tblog import TAGS, EpochCurves, read_curves
+    from cifar_nets.engine.train import train_run
     kw = dict(block_type="res", n_blocks=1, seed=2, recipe=recipe(epochs=4, batch_size=50),
               options=engine(device="cpu", train_eval_subset=0, checkpoint_every=2),
               n_hidden=32, n_hidden_fc=32, checkpoint=tmp_path / "c.pt", progress=False,

@@ -16,10 +16,10 @@ import yaml
 
 from cifar_nets import MODEL_NAMES, block_order
 from cifar_nets import config as cfgmod
-from cifar_nets.checkpoints import fingerprint, run_identity
-from cifar_nets.custom_blocks import block_params, load_block, register_custom_blocks
-from cifar_nets.models import build_model, count_parameters, model_name
-from cifar_nets.recipe import RunSpec
+from cifar_nets.engine.checkpoints import fingerprint, run_identity
+from cifar_nets.engine.custom_blocks import block_params, load_block, register_custom_blocks
+from cifar_nets.engine.models import build_model, count_parameters, model_name
+from cifar_nets.engine.recipe import RunSpec
 from workflow_helpers import ROOT, engine, planned_jobs, snakemake, tiny_config
 from workflow_helpers import recipe as Recipe
 
@@ -218,7 +218,7 @@ def test_a_module_that_exits_on_import_is_one_line(block_module, tmp_path):
 
 
 def test_the_fast_path_is_checked_when_the_engine_may_use_it(block_module):
-    from cifar_nets.custom_blocks import CustomBlockError, check_block
+    from cifar_nets.engine.custom_blocks import CustomBlockError, check_block
     block = load_block("gated", f"{block_module}:Flattens")
     assert check_block(block, 32, {"bf16": False, "channels_last": False}) > 0
     for options in ({"bf16": "auto", "channels_last": "auto"}, None):
@@ -247,8 +247,8 @@ def test_a_training_job_checks_its_block_again_on_its_device(block_module):
     the options resolved there, before any epoch: one line, not a traceback mid-epoch."""
     import numpy as np
 
-    from cifar_nets.custom_blocks import CustomBlockError
-    from cifar_nets.train import train_run
+    from cifar_nets.engine.custom_blocks import CustomBlockError
+    from cifar_nets.engine.train import train_run
     register_custom_blocks({"n_hidden": 32, "n_hidden_fc": 32,
                             "custom_blocks": {"evalonly": f"{block_module}:EvalOnly"}})
     x = np.random.default_rng(0).integers(0, 256, (60, 3, 32, 32), dtype=np.uint8)

@@ -12,18 +12,18 @@ import time
 import pytest
 import torch
 
-from cifar_nets import hardware
-from cifar_nets.slots import claim_device, claim_slot
-from cifar_nets.batches import augment_batch, draw_augmentation
-from cifar_nets.hardware import cuda_has_native_bf16
-from cifar_nets.train import train_run
+from cifar_nets.machine import hardware
+from cifar_nets.machine.slots import claim_device, claim_slot
+from cifar_nets.engine.batches import augment_batch, draw_augmentation
+from cifar_nets.machine.hardware import cuda_has_native_bf16
+from cifar_nets.engine.train import train_run
 from workflow_helpers import ROOT, engine, tiny_training_set
 from workflow_helpers import recipe as Recipe
 
 HOLDER = """
 import sys, time
 sys.path.insert(0, {root!r})
-from cifar_nets.slots import claim_slot
+from cifar_nets.machine.slots import claim_slot
 slot = claim_slot({pool!r}, {per_gpu}, {lock_dir!r}, environ={{}}, log=lambda m: None,
                   poll_seconds=0.05)
 t0 = time.time()

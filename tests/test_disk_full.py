@@ -15,9 +15,9 @@ import torch
 
 import cifar_factory as cf
 from cifar_nets import io as fileio
-from cifar_nets.checkpoints import save_checkpoint
+from cifar_nets.engine.checkpoints import save_checkpoint
 from cifar_nets.io import DiskFullError, write_json
-from cifar_nets.train import train_run
+from cifar_nets.engine.train import train_run
 from workflow_helpers import engine
 from workflow_helpers import recipe as Recipe
 

@@ -154,13 +154,15 @@ def test_the_report_picture_is_small():
 
 
 def test_the_layout_table_names_every_module_of_the_package():
-    """docs/workflow.md's Layout section has one table row per cifar_nets/*.py, and no row for a
-    module that is not there."""
+    """docs/workflow.md's Layout section has one table row per module of the package (sub-package
+    __init__ files aside), and no row for a module that is not there."""
     text = (ROOT / "docs/workflow.md").read_text()
     layout = re.search(r"^## Layout\n(.*?)(?=^## |\Z)", text, re.M | re.S)
     assert layout, "docs/workflow.md has no '## Layout' section"
-    rows = re.findall(r"^\| `cifar_nets/(\w+\.py)` \| .*\S.* \|$", layout.group(1), re.M)
-    on_disk = {p.name for p in (ROOT / "cifar_nets").glob("*.py")}
+    rows = re.findall(r"^\| `cifar_nets/([\w/]+\.py)` \| .*\S.* \|$", layout.group(1), re.M)
+    pkg = ROOT / "cifar_nets"
+    on_disk = {p.relative_to(pkg).as_posix() for p in pkg.rglob("*.py")
+               if p.name != "__init__.py" or p.parent == pkg}
     assert len(rows) == len(set(rows)), sorted(r for r in set(rows) if rows.count(r) > 1)
     assert not on_disk - set(rows), f"modules missing from the Layout table: {sorted(on_disk - set(rows))}"
     assert not set(rows) - on_disk, f"Layout table names modules not on disk: {sorted(set(rows) - on_disk)}"
@@ -290,8 +292,8 @@ def workdir(tmp_path_factory):
             m = re.match(r"#\s*([\w.-]+\.ya?ml)\s*\n", block)
             if lang in ("yaml", "yml") and m:
                 (tmp / m.group(1)).write_text(block)
-    if SMOKE.exists():   # what `python -m cifar_nets.synthetic synthetic/` writes, whichever tier runs
-        _run([sys.executable, "-m", "cifar_nets.synthetic", "synthetic/"], tmp, timeout=120)
+    if SMOKE.exists():   # what `python -m cifar_nets.data.synthetic synthetic/` writes, whichever tier runs
+        _run([sys.executable, "-m", "cifar_nets.data.synthetic", "synthetic/"], tmp, timeout=120)
     return tmp
 
 
@@ -421,7 +423,7 @@ def test_inline_commands_are_found():
 def test_the_commands_the_code_prints_give_cores():
     """The commands the package tells a user to run (e.g. the trainer's "run `snakemake ...`
     first") give --cores, so Snakemake runs them as printed."""
-    for path in sorted((ROOT / "cifar_nets").glob("*.py")):
+    for path in sorted((ROOT / "cifar_nets").rglob("*.py")):
         for cmd in re.findall(r"`(snakemake [^`]*)`", path.read_text()):
             if not {"-n", "--unlock", "--report", "--profile", "..."} & set(cmd.split()):
                 assert "--cores" in cmd.split(), f"{path.name}: `{cmd}` has no --cores"
@@ -481,7 +483,7 @@ def _readme_smoke_commands():
     """The README's code block that writes a synthetic archive and runs the smoke study on it."""
     for lang, _, block in code_blocks(ROOT / "README.md"):
         commands = [words for _, words in shell_commands(block)] if lang in SHELL_LANGS else []
-        if any(w[:3] == ["python", "-m", "cifar_nets.synthetic"] for w in commands):
+        if any(w[:3] == ["python", "-m", "cifar_nets.data.synthetic"] for w in commands):
             return commands
     raise AssertionError("README.md shows no smoke study on a synthetic archive")
 
@@ -490,7 +492,7 @@ def _readme_smoke_commands():
 def test_the_readme_smoke_study_runs_for_real(tmp_path):
     """The README's offline smoke study, exactly as typed, end to end: a synthetic archive, the
     whole DAG, a report that says its numbers mean nothing."""
-    from cifar_nets.study import SYNTHETIC_WARNING  # noqa: PLC0415 - pandas only here
+    from cifar_nets.study.summary import SYNTHETIC_WARNING  # noqa: PLC0415 - pandas only here
 
     shutil.copytree(ROOT / "config", tmp_path / "config")
     writer, study = _readme_smoke_commands()

@@ -14,10 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from cifar_nets.figures import figure_entries
+from cifar_nets.report.figures import figure_entries
 from cifar_nets.params import escape_params
-from cifar_nets.report import build_report, dataframe_to_markdown
-from cifar_nets.study import summary_files
+from cifar_nets.report.html import build_report
+from cifar_nets.tables import dataframe_to_markdown
+from cifar_nets.study.summary import summary_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,7 +199,7 @@ def test_build_report_escapes_everything_given_as_text(tmp_path):
 
 
 def test_markup_intro_is_kept_and_its_values_escaped():
-    from cifar_nets.study import report_intro
+    from cifar_nets.study.summary import report_intro
 
     intro = report_intro(4, "<i>x</i> & y", {**STUDY, "seeds": {"min": 2, "max": 6, "step": 2,
                                                             "target_halfwidth": 1.5}})
@@ -226,7 +227,7 @@ def test_label_in_the_markdown_comment_round_trips(tmp_path, label):
 
 @pytest.mark.parametrize("text", LABELS + ["", "-", "->", "x<!-", "--!>", ">", "a--b"])
 def test_markdown_comment_is_one_closed_comment(text):
-    from cifar_nets.report import markdown_comment
+    from cifar_nets.tables import markdown_comment
 
     line = markdown_comment(text)
     assert "\n" not in line and "\r" not in line

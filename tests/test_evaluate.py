@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from cifar_nets.checkpoints import load_model, save_weights
-from cifar_nets.evaluate import confused_pairs, confusion_matrix, evaluate_run, per_class_accuracy
-from cifar_nets.models import build_model
-from cifar_nets.recipe import RunSpec
+from cifar_nets.engine.checkpoints import load_model, save_weights
+from cifar_nets.engine.evaluate import confused_pairs, confusion_matrix, evaluate_run, per_class_accuracy
+from cifar_nets.engine.models import build_model
+from cifar_nets.engine.recipe import RunSpec
 from workflow_helpers import recipe
 
 NAMES = ["cat", "dog", "frog"]

@@ -2,7 +2,7 @@
 
 Most tests run the real workflow (`snakemake` in a subprocess) on a tiny archive in the official
 format. Kills are placed deterministically with the test-only hook `CIFAR_ABLATION_FAULT`
-(cifar_nets/faults.py), never by timing. Training here is CPU fp32 (channels_last and bf16 off),
+(cifar_nets/engine/faults.py), never by timing. Training here is CPU fp32 (channels_last and bf16 off),
 where a resumed run is bit-identical to an uninterrupted one.
 
     1. kill and resume       test_second_run_is_refused_while_the_first_runs,
@@ -37,9 +37,9 @@ import yaml
 import cifar_factory as cf
 from workflow_helpers import (ROOT, job_env, kill_group, planned_jobs, snakemake,  # noqa: F401
                               start_snakemake, tiny_training_set, wait_for)
-from cifar_nets import faults
-from cifar_nets import train as engine
-from cifar_nets.train import TrainingDiverged, train_run
+from cifar_nets.engine import faults
+from cifar_nets.engine import train as engine
+from cifar_nets.engine.train import TrainingDiverged, train_run
 from workflow_helpers import engine as engine_options
 from workflow_helpers import recipe
 
@@ -331,7 +331,7 @@ def test_bad_archive_stops_with_one_line_and_leaves_no_cache(tmp_path, case):
 
     log = (wd / "logs/data" / f"{rule}.log").read_text()
     last = log.rstrip("\n").splitlines()[-1]      # the traceback's final line: the whole message
-    assert last.startswith("cifar_nets.data.DataError: "), log[-2000:]
+    assert last.startswith("cifar_nets.data.arrays.DataError: "), log[-2000:]
     assert re.search(message, last), last
     assert f"Error in rule {rule}" in r.out and last in r.out   # shown by Snakemake too
     assert not (wd / "results/data/cifar10.npz").exists()

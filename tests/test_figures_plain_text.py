@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cifar_nets import figures
-from cifar_nets.data import CifarArrays
+from cifar_nets.report import figures
+from cifar_nets.data.arrays import CifarArrays
 from workflow_helpers import config
 
 OPTIONS = config()["report"]
@@ -76,7 +76,7 @@ def test_no_figure_text_is_parsed_as_mathtext():
     import matplotlib
     import matplotlib.pyplot as plt
 
-    import cifar_nets.plots  # noqa: F401 - the figures' shared settings
+    import cifar_nets.report.plots  # noqa: F401 - the figures' shared settings
     fig, ax = plt.subplots()
     label = ax.set_title("a $x^2$ b")
     assert label.get_parse_math() is False and label.get_usetex() is False

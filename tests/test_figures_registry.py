@@ -1,5 +1,5 @@
 """One owner per name (issue 19, items 3, 4 and 8): every figure is declared once in
-cifar_nets/figures.py and read by the rules, the scripts and the report; study logic lives in the
+cifar_nets/report/figures.py and read by the rules, the scripts and the report; study logic lives in the
 package; the paper's tables are also LaTeX, with the CSV's numbers and every text escaped."""
 import inspect
 import os
@@ -11,19 +11,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cifar_nets import figures, plots_runs, plots_study
-from cifar_nets.report import dataframe_to_latex, latex_text, write_table
-from cifar_nets.study import (SUMMARY_FORMATS, by_model_view, reference_depth,
+from cifar_nets.report import figures, plots_runs, plots_study
+from cifar_nets.tables import dataframe_to_latex, latex_text, write_table
+from cifar_nets.study.summary import (SUMMARY_FORMATS, by_model_view, reference_depth,
                               readable, summary_files, summary_tables, write_summary)
-from cifar_nets.study_report import report_sections
+from cifar_nets.report.study_report import report_sections
 from workflow_helpers import ROOT
 
 STUDY = {"block_types": ["conv", "res"], "n_blocks": [2, 4], "seeds": [0, 1],
          "recipes": ["notebook"]}
 ADAPTERS = [*sorted((ROOT / "rules").glob("*.smk")), ROOT / "Snakefile",
             *sorted((ROOT / "workflow_scripts").glob("*.py")),
-            *[ROOT / "cifar_nets" / f for f in ("study.py", "study_report.py", "report.py",
-                                                "plots.py", "plots_runs.py", "plots_study.py")],
+            *[ROOT / "cifar_nets" / f for f in ("study/summary.py", "report/study_report.py", "report/html.py",
+                                                "report/plots.py", "report/plots_runs.py",
+                                                "report/plots_study.py")],
             *sorted((ROOT / "report").glob("*.rst"))]
 
 
@@ -32,7 +33,7 @@ ADAPTERS = [*sorted((ROOT / "rules").glob("*.smk")), ROOT / "Snakefile",
 @pytest.mark.parametrize("fig", figures.FIGURES, ids=[f.name for f in figures.FIGURES])
 def test_a_figure_is_named_only_in_the_registry(fig):
     """No rule, script, report module or caption file spells a figure's file name (as a string,
-    a .png or .log file, or a <name>_{block} pattern): they all read cifar_nets/figures.py."""
+    a .png or .log file, or a <name>_{block} pattern): they all read cifar_nets/report/figures.py."""
     named = re.compile(rf"""["'/]{fig.name}(\.png|\.log|_\{{|["'])""")
     found = [f"{p.relative_to(ROOT)}:{i}" for p in ADAPTERS
              for i, line in enumerate(p.read_text().splitlines(), 1) if named.search(line)]
@@ -76,7 +77,7 @@ def test_figure_entries_follow_the_study():
 
 def test_a_file_of_no_figure_is_refused_in_one_line(tmp_path):
     with pytest.raises(ValueError, match=r"^\S+/nope\.png: no figure of scope study is called "
-                                         r"'nope' \(cifar_nets/figures\.py FIGURES: "):
+                                         r"'nope' \(cifar_nets/report/figures\.py FIGURES: "):
         figures.draw("study", _runs(), [str(tmp_path / "nope.png")], {})
 
 

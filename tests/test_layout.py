@@ -2,7 +2,7 @@
 
 Modules stay small and import one another in one direction only (no cycle, evaluation does not
 import the training loop, the torch-free lower layers import nothing above them); every hardware
-question is answered by cifar_nets.hardware, and one environment record, with one set of keys, is
+question is answered by cifar_nets.machine.hardware, and one environment record, with one set of keys, is
 what train.json, metrics.json and the report node's environment hold.
 """
 import ast
@@ -18,28 +18,49 @@ from workflow_helpers import ROOT
 PKG = ROOT / "cifar_nets"
 MAX_LINES = 350
 
+# The layers, lowest first: a module imports modules of its own layer or of lower ones, never of a
+# higher one. The package's root (`__init__`: the public names, the old paths) and the interface
+# on top (config, the CLI) sit outside the stack.
+LAYERS = ["foundation", "machine", "data", "engine", "study", "report"]
+FOUNDATION = {"io", "logs", "params", "cli", "tables", "_moved"}
+INTERFACE = {"config", "__main__"}
+SUB_PACKAGES = set(LAYERS) - {"foundation"}
+
+
+def module_name(path) -> str:
+    """cifar_nets/engine/train.py -> engine.train; cifar_nets/io.py -> io."""
+    rel = path.relative_to(PKG).with_suffix("")
+    return ".".join(rel.parts)
+
 
 def modules() -> dict[str, ast.Module]:
-    return {p.stem: ast.parse(p.read_text()) for p in sorted(PKG.glob("*.py"))}
+    return {module_name(p): ast.parse(p.read_text()) for p in sorted(PKG.rglob("*.py"))}
+
+
+def layer(module: str) -> str | None:
+    head = module.split(".")[0]
+    if head in SUB_PACKAGES:
+        return head
+    return "foundation" if module in FOUNDATION else None
 
 
 def package_imports(tree: ast.Module, names: set[str], top_level_only=False) -> set[str]:
-    """The cifar_nets modules `tree` imports (anywhere in it, or at module level only);
-    `from . import x` is module x when x is one, else the package's __init__."""
+    """The cifar_nets modules `tree` imports (anywhere in it, or at module level only), as
+    `engine.train`; `from cifar_nets.engine import faults` is engine.faults; a name of the root
+    package (`from cifar_nets import BLOCK_TYPES`) is __init__."""
     nodes = tree.body if top_level_only else ast.walk(tree)
     out = set()
     for node in nodes:
-        if isinstance(node, ast.ImportFrom):
-            mod = node.module or ""
-            if node.level == 1 or mod == "cifar_nets" or mod.startswith("cifar_nets."):
-                mod = mod.removeprefix("cifar_nets").lstrip(".") if node.level == 0 else mod
-                if mod:
-                    out.add(mod.split(".")[0])
-                else:
-                    out |= {a.name if a.name in names else "__init__" for a in node.names}
+        if isinstance(node, ast.ImportFrom) and node.level:
+            raise AssertionError("the package imports itself by absolute path (cifar_nets.engine.train)")
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "cifar_nets":
+            mod = node.module.removeprefix("cifar_nets").lstrip(".")
+            for a in node.names:
+                full = f"{mod}.{a.name}" if mod else a.name
+                out.add(full if full in names else (mod or "__init__"))
         elif isinstance(node, ast.Import):
-            out |= {a.name.split(".")[1] for a in node.names if a.name.startswith("cifar_nets.")}
-    return out
+            out |= {a.name.removeprefix("cifar_nets.") for a in node.names if a.name.startswith("cifar_nets.")}
+    return {m for m in out if not m.endswith("__init__") or m == "__init__"}
 
 
 def import_graph(top_level_only=False) -> dict[str, set[str]]:
@@ -48,9 +69,30 @@ def import_graph(top_level_only=False) -> dict[str, set[str]]:
 
 
 def test_no_module_is_over_about_350_lines():
-    sizes = {p.name: len(p.read_text().splitlines()) for p in PKG.glob("*.py")}
+    sizes = {str(p.relative_to(PKG)): len(p.read_text().splitlines()) for p in PKG.rglob("*.py")}
     over = {name for name, n in sizes.items() if n > MAX_LINES}
     assert not over, {name: sizes[name] for name in over}
+
+
+def test_every_module_has_a_layer():
+    """A new module goes into the sub-package of its job (docs/workflow.md, "Where things go")."""
+    loose = {m for m in modules() if layer(m) is None and m not in INTERFACE | {"__init__"}
+             and not m.endswith("__init__")}
+    assert not loose, loose
+
+
+def test_no_layer_imports_a_higher_one():
+    """machine < data < engine < study < report, the foundation below them all: the tree is the
+    architecture (cifar_nets/__init__.py draws it)."""
+    graph = import_graph()
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    # the root's public names come from the registry modules: NUMERIC_ENGINE_KEYS (engine.recipe)
+    allowed = {("__init__", "engine.recipe")}
+    climbs = [(m, n) for m, deps in graph.items() for n in deps
+              if layer(m) and layer(n) and rank[layer(n)] > rank[layer(m)] and (m, n) not in allowed]
+    assert not climbs, climbs
+    # the study is torch-free: it reads the runs' files, never the engine
+    assert not {n for m, deps in graph.items() if layer(m) == "study" for n in deps if layer(n) == "engine"}
 
 
 def test_no_import_cycle_in_the_package():
@@ -71,25 +113,28 @@ def test_no_import_cycle_in_the_package():
             visit(m, [m])
 
 
-def test_nothing_climbs_back_up_the_layers():
+def test_nothing_climbs_back_up_inside_the_engine():
     graph = import_graph()
-    loop = {"train", "run"}
+    loop = {"engine.train", "engine.run"}
     # evaluation reads weights and batches, never the training loop
-    assert not graph["evaluate"] & loop, graph["evaluate"]
+    assert not graph["engine.evaluate"] & loop, graph["engine.evaluate"]
     # the building blocks of a run import nothing that uses them
-    users = loop | {"evaluate", "batches", "checkpoints", "compiled", "__main__"}
-    for lower in ("recipe", "hardware", "slots", "slot_files", "batches", "compiled"):
+    users = loop | {"engine.evaluate", "engine.batches", "engine.checkpoints", "engine.compiled", "__main__"}
+    for lower in ("engine.recipe", "machine.hardware", "machine.slots", "machine.slot_files", "engine.batches",
+                  "engine.compiled"):
         assert not graph[lower] & (users - {lower}), (lower, graph[lower])
-    assert graph["hardware"] == set(), graph["hardware"]     # it asks no other module
-    assert "hardware" in graph["slots"]                       # slots take the host's facts there
+    assert graph["machine.hardware"] == set(), graph["machine.hardware"]     # it asks no other module
+    assert "machine.hardware" in graph["machine.slots"]                      # slots take the host's facts there
 
 
 def test_the_data_layers_stack_one_way():
-    """data (arrays, cache, split, DataError) <- fetch <- archive (the reader) <- archive_writer
+    """arrays (cache, split, DataError) <- fetch <- archive (the reader) <- archive_writer
     <- synthetic: each imports only the ones below it (and io), never what uses the data."""
     graph = import_graph()
-    below = {"data": {"io"}, "fetch": {"data", "io"}, "archive": {"data", "fetch"},
-             "archive_writer": {"archive", "io"}, "synthetic": {"archive_writer", "io", "cli"}}
+    below = {"data.arrays": {"io"}, "data.fetch": {"data.arrays", "io"},
+             "data.archive": {"data.arrays", "data.fetch"},
+             "data.archive_writer": {"data.archive", "io"},
+             "data.synthetic": {"data.archive_writer", "io", "cli"}}
     for module, allowed in below.items():
         assert graph[module] <= allowed, (module, graph[module] - allowed)
 
@@ -98,10 +143,10 @@ def test_the_lower_layers_import_without_torch():
     """The Snakefile, the config and the package's __init__ read these before any job runs; the
     data modules serve the download and prepare jobs and the synthetic-archive CLI, which do not
     pay for torch."""
-    code = ("import sys, cifar_nets, cifar_nets.recipe, cifar_nets.hardware, cifar_nets.slots, "
-            "cifar_nets.data, cifar_nets.fetch, cifar_nets.archive, cifar_nets.synthetic; "
+    code = ("import sys, cifar_nets, cifar_nets.engine.recipe, cifar_nets.machine.hardware, cifar_nets.machine.slots, "
+            "cifar_nets.data.arrays, cifar_nets.data.fetch, cifar_nets.data.archive, cifar_nets.data.synthetic; "
             "assert 'torch' not in sys.modules, 'torch imported'; "
-            "print(cifar_nets.NUMERIC_ENGINE_KEYS is cifar_nets.recipe.NUMERIC_ENGINE_KEYS)")
+            "print(cifar_nets.NUMERIC_ENGINE_KEYS is cifar_nets.engine.recipe.NUMERIC_ENGINE_KEYS)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr
 
@@ -111,6 +156,8 @@ def test_one_name_one_function():
     hardware's thread cap is capped_threads, common.smk's job_threads is the rules' callable."""
     owners: dict[str, list[str]] = {}
     for name, tree in modules().items():
+        if name == "_moved" or name.endswith("__init__"):
+            continue
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
                 owners.setdefault(node.name, []).append(name)
@@ -121,20 +168,20 @@ def test_one_name_one_function():
 
 
 def test_mps_is_probed_one_way(monkeypatch):
-    from cifar_nets import hardware
+    from cifar_nets.machine import hardware
     monkeypatch.setattr(hardware, "mps_available", lambda: True)
     monkeypatch.setattr(hardware, "local_gpu_count", lambda: 0)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert hardware.local_accelerator.__wrapped__() == "mps"      # what the Snakefile plans with
     assert hardware.resolve_device("auto").type == "mps"           # what the job then trains on
-    text = "\n".join(p.read_text() for p in PKG.glob("*.py"))
+    text = "\n".join(p.read_text() for p in PKG.rglob("*.py"))
     assert text.count("mps.is_available()") == 1
 
 
 # --------------------------------------------------------------------------- the environment record
 
 def test_the_environment_record_has_one_key_set():
-    from cifar_nets.hardware import ENVIRONMENT_KEYS, environment_record
+    from cifar_nets.machine.hardware import ENVIRONMENT_KEYS, environment_record
     node, run = environment_record(), environment_record(torch.device("cpu"))
     assert tuple(node) == tuple(run) == ENVIRONMENT_KEYS
     assert {"host", "cuda", "cpus_usable", "device_name", "torch"} <= set(ENVIRONMENT_KEYS)
@@ -144,8 +191,8 @@ def test_the_environment_record_has_one_key_set():
 
 
 def test_train_json_and_metrics_json_use_the_record():
-    from cifar_nets.hardware import ENVIRONMENT_KEYS, environment_record
-    from cifar_nets.train import train_run
+    from cifar_nets.machine.hardware import ENVIRONMENT_KEYS, environment_record
+    from cifar_nets.engine.train import train_run
     from workflow_helpers import engine, recipe, tiny_training_set
     res = train_run(*tiny_training_set(seed=1), block_type="conv", n_blocks=0, seed=0,
                     recipe=recipe(epochs=1, batch_size=50),
@@ -155,7 +202,7 @@ def test_train_json_and_metrics_json_use_the_record():
     assert {k: res.summary[k] for k in ENVIRONMENT_KEYS} == record
     # metrics.json: the evaluate job writes the same record for its device
     script = (ROOT / "workflow_scripts/evaluate.py").read_text()
-    assert re.search(r"^from cifar_nets.hardware import .*environment_record", script, re.M)
+    assert re.search(r"^from cifar_nets.machine.hardware import .*environment_record", script, re.M)
 
 
 def test_the_report_node_uses_the_one_record():

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cifar_nets.models import (BLOCK_TYPES, ConvBlock, DeepNet, ResBlock, SkipBlock, build_model,
+from cifar_nets.engine.models import (BLOCK_TYPES, ConvBlock, DeepNet, ResBlock, SkipBlock, build_model,
                                count_parameters, flops_per_image, model_name)
 
 
@@ -83,7 +83,7 @@ def test_the_built_in_blocks_are_one_registry():
     """models.BLOCKS is the only list of built-in blocks: the package's BLOCK_TYPES and
     MODEL_NAMES (read without torch) are derived from it, so a new block is one file edit."""
     import cifar_nets
-    from cifar_nets.models import BLOCKS, MODEL_NAMES
+    from cifar_nets.engine.models import BLOCKS, MODEL_NAMES
     assert cifar_nets.BLOCK_TYPES == BLOCK_TYPES == tuple(BLOCKS) == ("conv", "res", "skip")
     assert dict(MODEL_NAMES) == {b: name for b, (name, _) in BLOCKS.items()}
     assert [cls for _, cls in BLOCKS.values()] == [ConvBlock, ResBlock, SkipBlock]

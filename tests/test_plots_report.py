@@ -20,9 +20,10 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from cifar_nets import CLASS_NAMES  # noqa: E402
-from cifar_nets import plots, plots_runs, plots_study  # noqa: E402
-from cifar_nets.report import build_report, dataframe_to_markdown, image_data_uri  # noqa: E402
-from cifar_nets.hardware import environment_record  # noqa: E402
+from cifar_nets.report import plots, plots_runs, plots_study  # noqa: E402
+from cifar_nets.report.html import build_report, image_data_uri  # noqa: E402
+from cifar_nets.tables import dataframe_to_markdown  # noqa: E402
+from cifar_nets.machine.hardware import environment_record  # noqa: E402
 
 PNG_SIG = b"\x89PNG\r\n\x1a\n"
 MODELS = {"conv": "Custom_ConvNet", "res": "Custom_ResNet", "skip": "Custom_SkipNet"}
@@ -204,8 +205,8 @@ def test_plots_overwrite_atomically(tmp_path):
 
 
 def test_plots_module_does_not_import_snakemake():
-    code = ("import sys, cifar_nets.plots, cifar_nets.report, cifar_nets.hardware; "
-            "cifar_nets.hardware.package_version('snakemake'); "
+    code = ("import sys, cifar_nets.report.plots, cifar_nets.report.html, cifar_nets.machine.hardware; "
+            "cifar_nets.machine.hardware.package_version('snakemake'); "
             "assert 'snakemake' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True,
                    cwd=Path(__file__).resolve().parents[1])
@@ -341,7 +342,7 @@ def test_environment_record_keys():
 def test_environment_record_missing_package(monkeypatch):
     import importlib.metadata as md
 
-    from cifar_nets import hardware
+    from cifar_nets.machine import hardware
 
     real = md.version
 

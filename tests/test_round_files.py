@@ -1,5 +1,5 @@
 """Round files (results/seeds/round<N>.json) are checked on reading, a bad one is named with what
-to do, and a study axis added or removed between rounds works (cifar_nets/seeds.py)."""
+to do, and a study axis added or removed between rounds works (cifar_nets/study/seeds.py)."""
 import json
 import math
 import os
@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from cifar_nets.config import ConfigError
-from cifar_nets.seeds import (MORE, STOPPED_AT_MAX, TARGET_MET, RoundFileError, SeedTarget,
+from cifar_nets.study.seeds import (MORE, STOPPED_AT_MAX, TARGET_MET, RoundFileError, SeedTarget,
                               check_round_files, read_round, round_is_final, seeds_after,
                               stopping_table, write_round)
-from cifar_nets.round_rule import check_round_decisions
+from cifar_nets.study.round_rule import check_round_decisions
 from workflow_helpers import config, planned_jobs, snakemake, tiny_config
 
 TARGET = {"min": 2, "max": 3, "step": 1, "target_halfwidth": 1.0}

@@ -2,7 +2,7 @@
 
 What a run's result depends on (the training data's content, the split, block type, depth, seed,
 recipe, model widths and the engine options that change numbers) is said by one function,
-`cifar_nets.checkpoints.run_identity`; the checkpoint's fingerprint is built from it. A checkpoint
+`cifar_nets.engine.checkpoints.run_identity`; the checkpoint's fingerprint is built from it. A checkpoint
 written for other data (same image counts, same split indices) is set aside with a log line that
 says which part differs, and training starts at epoch 0: in the library (train_run,
 train_and_write) and in a real Snakemake rerun after `data.source`/`md5` are switched.
@@ -19,9 +19,9 @@ import torch
 import yaml
 
 import cifar_factory as cf
-from cifar_nets.data import CifarArrays, content_sha256, load_cache, write_cache, write_split
-from cifar_nets.run import train_and_write
-from cifar_nets.train import train_run
+from cifar_nets.data.arrays import CifarArrays, content_sha256, load_cache, write_cache, write_split
+from cifar_nets.engine.run import train_and_write
+from cifar_nets.engine.train import train_run
 from workflow_helpers import ROOT, engine, snakemake, tiny_config
 from workflow_helpers import recipe as Recipe
 
@@ -136,9 +136,9 @@ def test_a_checkpoint_without_an_identity_is_set_aside(tmp_path, split):
 
 def test_the_identity_covers_the_numeric_engine_keys_defined_once():
     import cifar_nets
-    from cifar_nets.checkpoints import run_identity
+    from cifar_nets.engine.checkpoints import run_identity
     from cifar_nets.config import load_config
-    from cifar_nets.recipe import RUN_ONLY_ENGINE_KEYS, EngineOptions, RunSpec
+    from cifar_nets.engine.recipe import RUN_ONLY_ENGINE_KEYS, EngineOptions, RunSpec
     keys = cifar_nets.NUMERIC_ENGINE_KEYS
     spec = RunSpec(block_type="res", n_blocks=1, seed=0, recipe=Recipe(), n_hidden=32,
                    n_hidden_fc=32)
@@ -151,7 +151,7 @@ def test_the_identity_covers_the_numeric_engine_keys_defined_once():
     assert set(EngineOptions.__dataclass_fields__) == set(keys) | {"eval_batch_size",
                                                                    "checkpoint_every"}
     # declared beside the option type; the package exports the same tuple, without torch
-    assert cifar_nets.NUMERIC_ENGINE_KEYS is __import__("cifar_nets.recipe").recipe.NUMERIC_ENGINE_KEYS
+    assert cifar_nets.NUMERIC_ENGINE_KEYS is __import__("cifar_nets.engine.recipe").recipe.NUMERIC_ENGINE_KEYS
     # the workflow's params take the same tuple (one definition)
     common = (ROOT / "rules/common.smk").read_text()
     assert re.search(r"^from cifar_nets import .*NUMERIC_ENGINE_KEYS", common, re.M)
@@ -268,8 +268,8 @@ def test_a_repository_that_only_contains_the_package_is_not_its_commit(tmp_path)
 # --------------------------------------------------------------------------- evaluation
 
 def test_evaluation_refuses_weights_trained_on_other_data(tmp_path):
-    from cifar_nets.data import DataError
-    from cifar_nets.run import check_trained_on
+    from cifar_nets.data.arrays import DataError
+    from cifar_nets.engine.run import check_trained_on
     x, y = dataset(1)
     xb, yb = dataset(2)
     check_trained_on({"data_sha256": content_sha256(x, y)}, x, y, "d.npz", "run/train.json")

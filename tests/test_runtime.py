@@ -1,5 +1,5 @@
-"""The runtime a training job asks a scheduler for (cifar_nets/runtime.py, issue 24 item 3)."""
-from cifar_nets import runtime
+"""The runtime a training job asks a scheduler for (cifar_nets/machine/runtime.py, issue 24 item 3)."""
+from cifar_nets.machine import runtime
 
 
 def test_more_epochs_or_blocks_ask_for_more_time():
@@ -28,7 +28,7 @@ def test_a_short_job_asks_for_the_floor():
 
 
 def test_depth_cost_follows_the_forward_flops_of_the_res_network():
-    from cifar_nets.models import build_model, flops_per_image
+    from cifar_nets.engine.models import build_model, flops_per_image
     ref = flops_per_image(build_model("res", n_blocks=6))
     for n in (0, 3, 12):
         exact = flops_per_image(build_model("res", n_blocks=n)) / ref

@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cifar_nets.seeds import (MORE, STOPPED_AT_MAX, TARGET_MET, SeedTarget, decide, rule_decision,
+from cifar_nets.study.seeds import (MORE, STOPPED_AT_MAX, TARGET_MET, SeedTarget, decide, rule_decision,
                               stopping_table, widest_halfwidths)
-from cifar_nets.stopping_sim import docs_table, simulate_false_positives, simulation_error
+from cifar_nets.study.stopping_sim import docs_table, simulate_false_positives, simulation_error
 from workflow_helpers import planned_jobs, snakemake, tiny_config
 
 

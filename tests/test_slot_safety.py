@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cifar_nets import hardware, slots
-from cifar_nets.slots import (
+from cifar_nets.machine import hardware, slots
+from cifar_nets.machine.slots import (
     SlotError,
     claim_device,
     claim_slot,
@@ -304,7 +304,7 @@ def test_gpu_ids_error_is_pure_and_only_applies_where_the_ids_are_used():
     # the count may be a callable, asked only when the check applies
     assert gpu_ids_error("cpu", [7], lambda: pytest.fail("probed")) is None
     assert gpu_ids_error("cuda", [3], lambda: 2).startswith("engine.gpus: [3]")
-    # the host's facts come from cifar_nets.hardware, the one place that asks
+    # the host's facts come from cifar_nets.machine.hardware, the one place that asks
     assert slots.physical_gpu_count is hardware.physical_gpu_count
 
 

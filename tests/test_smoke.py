@@ -1,5 +1,5 @@
 """The smoke study: a validated part of the archive (data.use_train_images / use_test_images),
-the synthetic archive writer (python -m cifar_nets.synthetic) and its warning, and the preset
+the synthetic archive writer (python -m cifar_nets.data.synthetic) and its warning, and the preset
 config/smoke.yaml run end to end on a synthetic archive."""
 import hashlib
 import re
@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from cifar_nets import config as cfgmod
-from cifar_nets.archive import prepare_cache, read_cifar_archive
-from cifar_nets.data import DataError, balanced_subset, load_cache, use_images
-from cifar_nets.report import build_report
-from cifar_nets.study import SYNTHETIC_WARNING, data_warning, report_intro
-from cifar_nets.synthetic import (CLASSES, LABEL, main, synthetic_arrays, write_cifar_archive,
+from cifar_nets.data.archive import prepare_cache, read_cifar_archive
+from cifar_nets.data.arrays import DataError, balanced_subset, load_cache, use_images
+from cifar_nets.report.html import build_report
+from cifar_nets.study.summary import SYNTHETIC_WARNING, data_warning, report_intro
+from cifar_nets.data.synthetic import (CLASSES, LABEL, main, synthetic_arrays, write_cifar_archive,
                                   write_synthetic)
 from workflow_helpers import ROOT, snakemake
 
@@ -69,7 +69,7 @@ def test_the_synthetic_cli_writes_both_files_and_refuses_bad_counts(tmp_path, ca
 
 
 def test_the_synthetic_cli_runs_as_a_module(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "cifar_nets.synthetic", str(tmp_path / "s"),
+    proc = subprocess.run([sys.executable, "-m", "cifar_nets.data.synthetic", str(tmp_path / "s"),
                            "--per-class-train", "1", "--per-class-test", "1"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -180,9 +180,9 @@ def test_the_report_opens_with_the_synthetic_warning(tmp_path):
 @pytest.mark.workflow
 @pytest.mark.fast   # the fast tier's one whole-DAG run: every rule and workflow script
 def test_the_smoke_preset_on_a_synthetic_archive_ends_in_a_report_that_warns(tmp_path):
-    """python -m cifar_nets.synthetic, then the smoke preset over it, scaled down (120 training,
+    """python -m cifar_nets.data.synthetic, then the smoke preset over it, scaled down (120 training,
     40 test images, 2 epochs), with a part of the images used: the whole DAG, offline."""
-    subprocess.run([sys.executable, "-m", "cifar_nets.synthetic", "synthetic/", "--per-class-train",
+    subprocess.run([sys.executable, "-m", "cifar_nets.data.synthetic", "synthetic/", "--per-class-train",
                     "12", "--per-class-test", "4"], cwd=tmp_path, check=True, capture_output=True,
                    timeout=120)
     small = tmp_path / "small.yaml"

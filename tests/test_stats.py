@@ -1,4 +1,4 @@
-"""Tests for cifar_nets.stats: hand-computed cases and closed forms first (the t distribution
+"""Tests for cifar_nets.study.stats: hand-computed cases and closed forms first (the t distribution
 comes from scipy.stats), then the paired test and intervals against scipy's own functions.
 
 Each numeric expectation is chosen so that a plausible bug (ddof=0, z instead of t,
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cifar_nets.stats import (
+from cifar_nets.study.stats import (
     mean_ci,
     paired_test,
     seed_summary,
@@ -258,7 +258,7 @@ def test_against_scipy():
 
 
 def test_library_imports_no_snakemake():
-    code = ("import sys, cifar_nets.stats; "
+    code = ("import sys, cifar_nets.study.stats; "
             "bad = [m for m in sys.modules if m.split('.')[0] == 'snakemake']; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True,

@@ -1,5 +1,5 @@
 """Synthetic data are marked by the data, not by a flag (issue 25, item 4): the archive
-python -m cifar_nets.synthetic writes says so in its readme.html, the cache keeps it, and every
+python -m cifar_nets.data.synthetic writes says so in its readme.html, the cache keeps it, and every
 summary table (its first line), every figure and the report say so; `data.synthetic: false`
 cannot take the mark away, and a real archive gets none."""
 import numpy as np
@@ -9,11 +9,11 @@ import yaml
 from PIL import Image
 
 from cifar_factory import write_cifar_archive
-from cifar_nets.archive import prepare_cache, read_cifar_archive
-from cifar_nets.data import DataError, cache_is_synthetic, load_cache, use_images
-from cifar_nets.figures import figure_entries
-from cifar_nets.plots import SYNTHETIC_MARK_TEXT, empty_figure, mark_synthetic
-from cifar_nets.study import (SYNTHETIC_COLUMN, SYNTHETIC_WARNING, data_warning, read_summary,
+from cifar_nets.data.archive import prepare_cache, read_cifar_archive
+from cifar_nets.data.arrays import DataError, cache_is_synthetic, load_cache, use_images
+from cifar_nets.report.figures import figure_entries
+from cifar_nets.report.plots import SYNTHETIC_MARK_TEXT, empty_figure, mark_synthetic
+from cifar_nets.study.summary import (SYNTHETIC_COLUMN, SYNTHETIC_WARNING, data_warning, read_summary,
                               summary_files, write_summary)
 from workflow_helpers import snakemake
 
@@ -53,18 +53,18 @@ def test_a_cache_from_before_the_mark_is_refused_in_one_line_and_marked_in_place
     import os
     import subprocess
     import sys
-    from cifar_nets.data import content_sha256
+    from cifar_nets.data.arrays import content_sha256
     a = load_cache(_cache(tmp_path, synthetic))
     old = tmp_path / "old.npz"
     np.savez(old, x_train=a.x_train, y_train=a.y_train, x_test=a.x_test, y_test=a.y_test,
              class_names=np.array(a.class_names))
     assert load_cache(old).synthetic is None   # training and evaluation still read it
     with pytest.raises(DataError, match=r"old\.npz: does not record whether its images are "
-                                        r"synthetic .*python -m cifar_nets.archive ") as err:
+                                        r"synthetic .*python -m cifar_nets.data.archive ") as err:
         cache_is_synthetic(old)
     assert "\n" not in str(err.value)
     os.utime(old, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
-    out = subprocess.run([sys.executable, "-m", "cifar_nets.archive", str(old), str(tmp_path / "a.tar.gz")],
+    out = subprocess.run([sys.executable, "-m", "cifar_nets.data.archive", str(old), str(tmp_path / "a.tar.gz")],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert cache_is_synthetic(old) is synthetic

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from cifar_factory import expected_arrays
-from cifar_nets.batches import augment_batch
-from cifar_nets.checkpoints import load_checkpoint
-from cifar_nets.recipe import EngineOptions
-from cifar_nets.train import TrainingDiverged, train_run
+from cifar_nets.engine.batches import augment_batch
+from cifar_nets.engine.checkpoints import load_checkpoint
+from cifar_nets.engine.recipe import EngineOptions
+from cifar_nets.engine.train import TrainingDiverged, train_run
 from workflow_helpers import engine
 from workflow_helpers import recipe as Recipe
 
@@ -134,7 +134,7 @@ def test_augment_batch_crops_and_flips_per_image():
 
 def test_terminal_cli_trains_and_writes_outputs(tiny, tmp_path):
     from cifar_nets.__main__ import main
-    from cifar_nets.data import CifarArrays, write_cache, write_split
+    from cifar_nets.data.arrays import CifarArrays, write_cache, write_split
 
     x, y, tr, va = tiny
     write_cache(CifarArrays(x, y.astype(np.int64), x[:10], y[:10].astype(np.int64),
@@ -151,7 +151,7 @@ def test_terminal_cli_trains_and_writes_outputs(tiny, tmp_path):
 
 @pytest.mark.parametrize("has_bf16", [True, False])
 def test_bf16_auto_follows_the_cpu(monkeypatch, has_bf16):
-    from cifar_nets import hardware
+    from cifar_nets.machine import hardware
     monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: has_bf16)
     auto = hardware.resolve_options(engine(device="cpu"), torch.device("cpu"))
     assert auto["bf16"] is has_bf16

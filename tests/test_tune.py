@@ -1,5 +1,5 @@
 """study.tune (issue 22, item 5): the grid, the config checks and the choice on validation data
-(cifar_nets/tune.py), the report's section and the figure. The workflow end to end:
+(cifar_nets/study/tune.py), the report's section and the figure. The workflow end to end:
 tests/test_tuning_workflow.py."""
 import copy
 import json
@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from cifar_nets import config as cfgmod
-from cifar_nets import figures
-from cifar_nets.plots_study import draw_tuning_validation
-from cifar_nets.tune import (TIE_RULE, TUNED, TuneError, choice_record, choose, chosen_recipe,
+from cifar_nets.report import figures
+from cifar_nets.report.plots_study import draw_tuning_validation
+from cifar_nets.study.tune import (TIE_RULE, TUNED, TuneError, choice_record, choose, chosen_recipe,
                              grid_plan, grid_points, grid_table, point_label, study_axes,
                              tuning_runs)
-from cifar_nets.tune_report import tuning_sections, with_tuning
+from cifar_nets.report.tune_report import tuning_sections, with_tuning
 from workflow_helpers import ROOT
 
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())

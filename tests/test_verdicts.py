@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cifar_nets.stats import adjust_p, paired_test, prob_better, seeds_to_decide, tost_p
-from cifar_nets.verdicts import (StatsSettings, describe_comparison, family_sentence, format_p,
+from cifar_nets.study.stats import adjust_p, paired_test, prob_better, seeds_to_decide, tost_p
+from cifar_nets.study.verdicts import (StatsSettings, describe_comparison, family_sentence, format_p,
                                  paired_comparisons)
 
 

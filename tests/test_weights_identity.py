@@ -1,6 +1,6 @@
 """model.pt knows its run (issue 25, item 1).
 
-The weights file carries the run identity (cifar_nets.checkpoints.run_identity, a block of your own's
+The weights file carries the run identity (cifar_nets.engine.checkpoints.run_identity, a block of your own's
 source sha256 included); evaluation, given the run it evaluates (spec_identity, the data's checksum
 and train.json's fingerprint), refuses any other run's weights in one line naming both sides, and
 refuses weights written without an identity with a line saying to retrain.
@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 import cifar_factory as cf
-from cifar_nets.checkpoints import WeightsError, save_weights, spec_identity
-from cifar_nets.custom_blocks import _LOADED, register_custom_blocks
-from cifar_nets.data import CifarArrays, content_sha256, load_cache, write_cache, write_split
-from cifar_nets.evaluate import evaluate_run
-from cifar_nets.recipe import RunSpec
-from cifar_nets.run import train_and_write
+from cifar_nets.engine.checkpoints import WeightsError, save_weights, spec_identity
+from cifar_nets.engine.custom_blocks import _LOADED, register_custom_blocks
+from cifar_nets.data.arrays import CifarArrays, content_sha256, load_cache, write_cache, write_split
+from cifar_nets.engine.evaluate import evaluate_run
+from cifar_nets.engine.recipe import RunSpec
+from cifar_nets.engine.run import train_and_write
 from workflow_helpers import engine
 from workflow_helpers import recipe as Recipe
 

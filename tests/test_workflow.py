@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cifar_nets.figures import figure_entries
-from cifar_nets.study import summary_files
+from cifar_nets.report.figures import figure_entries
+from cifar_nets.study.summary import summary_files
 from workflow_helpers import ROOT, planned_jobs, snakemake, tiny_config
 
 BLOCKS = ["conv", "res", "skip"]
@@ -36,7 +36,7 @@ def test_every_output_exists(finished_run):
                      "confusion.csv", "confused_pairs.csv", "predictions.csv"):
             assert (run / name).stat().st_size > 0, run / name
         assert not (res / "checkpoints/notebook" / bt / "n6/seed0.pt").exists()
-    # every figure of the registry (cifar_nets/figures.py) and every summary file of the study
+    # every figure of the registry (cifar_nets/report/figures.py) and every summary file of the study
     for entry in figure_entries(STUDY):
         assert (tmp / entry["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", entry["path"]
         assert (tmp / entry["path"]).stat().st_size > 5000, entry["path"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cifar_nets import hardware
+from cifar_nets.machine import hardware
 from cifar_nets.__main__ import main
 from workflow_helpers import snakemake, tiny_config
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from cifar_nets import faults
+from cifar_nets.engine import faults
 
 from cifar_factory import write_cifar_archive
 
@@ -22,7 +22,7 @@ def snakemake_cmd(*args):
 
 
 def job_env(fault=None, env=None):
-    """The environment of a test's Snakemake: one OpenMP thread, and the fault (cifar_nets/faults.py)
+    """The environment of a test's Snakemake: one OpenMP thread, and the fault (cifar_nets/engine/faults.py)
     asked for, or none."""
     env = dict(os.environ if env is None else env, OMP_NUM_THREADS="1")
     env.pop(faults.ENV, None)
@@ -112,13 +112,13 @@ def config(**overrides):
 
 def recipe(name="notebook", **fields):
     """A recipe of config.yaml with some fields changed (the library restates no default)."""
-    from cifar_nets.recipe import Recipe
+    from cifar_nets.engine.recipe import Recipe
     return Recipe.from_config(config(), name, **fields)
 
 
 def engine(**keys):
     """config.yaml's engine options with some keys changed."""
-    from cifar_nets.recipe import EngineOptions
+    from cifar_nets.engine.recipe import EngineOptions
     return EngineOptions.from_config(config(), **keys)
 
 

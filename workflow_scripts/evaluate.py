@@ -9,14 +9,14 @@ import json  # noqa: E402
 
 import torch  # noqa: E402
 
-from cifar_nets.checkpoints import spec_identity  # noqa: E402
-from cifar_nets.custom_blocks import register_custom_blocks  # noqa: E402
-from cifar_nets.data import content_sha256, load_cache  # noqa: E402
-from cifar_nets.evaluate import evaluate_run, evaluation_options  # noqa: E402
-from cifar_nets.hardware import capped_threads, environment_record  # noqa: E402
+from cifar_nets.engine.checkpoints import spec_identity  # noqa: E402
+from cifar_nets.engine.custom_blocks import register_custom_blocks  # noqa: E402
+from cifar_nets.data.arrays import content_sha256, load_cache  # noqa: E402
+from cifar_nets.engine.evaluate import evaluate_run, evaluation_options  # noqa: E402
+from cifar_nets.machine.hardware import capped_threads, environment_record  # noqa: E402
 from cifar_nets.io import write_csv, write_json  # noqa: E402
-from cifar_nets.recipe import Recipe, RunSpec  # noqa: E402
-from cifar_nets.run import check_trained_on  # noqa: E402
+from cifar_nets.engine.recipe import Recipe, RunSpec  # noqa: E402
+from cifar_nets.engine.run import check_trained_on  # noqa: E402
 
 out, config, w = snakemake.output, snakemake.config, snakemake.wildcards
 torch.set_num_threads(capped_threads(snakemake.threads))

@@ -3,8 +3,8 @@ training and test images the study uses (data.use_train_images / data.use_test_i
 from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
-from cifar_nets.archive import prepare_cache  # noqa: E402
-from cifar_nets.data import content_sha256  # noqa: E402
+from cifar_nets.data.archive import prepare_cache  # noqa: E402
+from cifar_nets.data.arrays import content_sha256  # noqa: E402
 
 archive, cache, params = snakemake.input[0], snakemake.output[0], snakemake.params
 expected = (params.train_images, params.test_images)

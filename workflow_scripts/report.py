@@ -3,8 +3,8 @@ from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
 from cifar_nets.params import unescape_params  # noqa: E402
-from cifar_nets.hardware import environment_record  # noqa: E402
-from cifar_nets.study_report import pair_counts, write_report  # noqa: E402
+from cifar_nets.machine.hardware import environment_record  # noqa: E402
+from cifar_nets.report.study_report import pair_counts, write_report  # noqa: E402
 
 inp, params = snakemake.input, snakemake.params
 write_report(snakemake.output[0], summary=inp.summary, figures=params.figures,

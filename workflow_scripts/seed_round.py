@@ -2,8 +2,8 @@
 from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
-from cifar_nets.seeds import MORE, SeedTarget, decide, write_round  # noqa: E402
-from cifar_nets.study import collect_runs  # noqa: E402
+from cifar_nets.study.seeds import MORE, SeedTarget, decide, write_round  # noqa: E402
+from cifar_nets.study.summary import collect_runs  # noqa: E402
 
 target = SeedTarget.from_config(snakemake.params.target)
 groups = decide(collect_runs(snakemake.input.train, snakemake.input.metrics), target)

@@ -4,7 +4,7 @@ from cifar_nets.logs import log_to
 log = log_to(snakemake.log[0])  # noqa: F821
 import numpy as np  # noqa: E402
 
-from cifar_nets.data import make_split, write_split  # noqa: E402
+from cifar_nets.data.arrays import make_split, write_split  # noqa: E402
 
 with np.load(snakemake.input[0], allow_pickle=False) as npz:
     n = len(npz["y_train"])

@@ -3,12 +3,12 @@ each group has its seeds (CSV, Markdown and, for seeds and paired, LaTeX)."""
 from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
-from cifar_nets.data import cache_is_synthetic  # noqa: E402
+from cifar_nets.data.arrays import cache_is_synthetic  # noqa: E402
 from cifar_nets.params import unescape_params  # noqa: E402
-from cifar_nets.seeds import read_round  # noqa: E402
-from cifar_nets.study import (collect_correct, collect_environments, collect_runs,  # noqa: E402
+from cifar_nets.study.seeds import read_round  # noqa: E402
+from cifar_nets.study.summary import (collect_correct, collect_environments, collect_runs,  # noqa: E402
                               summary_tables, write_summary)
-from cifar_nets.verdicts import StatsSettings  # noqa: E402
+from cifar_nets.study.verdicts import StatsSettings  # noqa: E402
 
 inp, params = snakemake.input, snakemake.params
 runs = collect_runs(inp.train, inp.metrics)

@@ -4,8 +4,8 @@ from cifar_nets.logs import log_to
 log = log_to(snakemake.log[0])  # noqa: F821
 import sys  # noqa: E402
 
-from cifar_nets.hardware import device_error  # noqa: E402
-from cifar_nets.slots import claim_device  # noqa: E402
+from cifar_nets.machine.hardware import device_error  # noqa: E402
+from cifar_nets.machine.slots import claim_device  # noqa: E402
 
 # Run-only settings (which GPU, how many threads, eval batch size, checkpoint interval) come from
 # the config, not from params: they cannot change what a run computes, so changing them must not
@@ -28,10 +28,10 @@ from dataclasses import asdict  # noqa: E402
 
 import torch  # noqa: E402
 
-from cifar_nets.hardware import capped_threads  # noqa: E402
-from cifar_nets.recipe import EngineOptions, Recipe, RunSpec  # noqa: E402
-from cifar_nets.custom_blocks import register_custom_blocks  # noqa: E402
-from cifar_nets.run import OutputPaths, train_and_write  # noqa: E402
+from cifar_nets.machine.hardware import capped_threads  # noqa: E402
+from cifar_nets.engine.recipe import EngineOptions, Recipe, RunSpec  # noqa: E402
+from cifar_nets.engine.custom_blocks import register_custom_blocks  # noqa: E402
+from cifar_nets.engine.run import OutputPaths, train_and_write  # noqa: E402
 
 torch.set_num_threads(capped_threads(snakemake.threads))
 register_custom_blocks(config["model"])  # blocks of your own, imported as the config check did

@@ -3,7 +3,7 @@ validation accuracy over the tuning seeds, read from the tuning runs' train.json
 from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821
-from cifar_nets.tune import choose, collect_scores, write_choice  # noqa: E402
+from cifar_nets.study.tune import choose, collect_scores, write_choice  # noqa: E402
 
 inp, params = snakemake.input, snakemake.params
 scores = collect_scores(inp.train, params.runs, params.criterion)
