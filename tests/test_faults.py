@@ -405,7 +405,7 @@ def test_diverged_run_stops_and_the_other_block_types_finish(tmp_path):
     assert not (tmp_path / "results/runs" / RUN.format("skip") / "model.pt").exists()
     log = (tmp_path / "logs/train" / f"{RUN.format('skip')}.log").read_text()
     last = log.rstrip("\n").splitlines()[-1]
-    assert re.fullmatch(r"cifar_nets\.train\.TrainingDiverged: Custom_SkipNet n_blocks=1 seed=0: "
+    assert re.fullmatch(r"cifar_nets\.engine\.train\.TrainingDiverged: Custom_SkipNet n_blocks=1 seed=0: "
                         r"training loss became nan in epoch 2 \(lr 0\.003\); stopping this run", last), last
     assert "Error in rule train" in r.out and "block_type=skip" in r.out
 
