@@ -11,7 +11,8 @@ flags (--epochs, --batch-size, --lr for the chosen recipe; --bf16, --device for 
 files (results/data/cifar10.npz, results/data/split-seed<split.seed>.npz).
 
 Writes OUT/model.pt, OUT/history.csv, OUT/train.json and resumes from OUT/checkpoint.pt if
-present: the same library call (cifar_nets.engine.run.train_and_write) as the workflow's train job.
+present: the same library call (cifar_nets.engine.run.train_and_write, with a RunSpec and its
+OutputPaths) as the workflow's train job.
 """
 from __future__ import annotations
 
@@ -153,22 +154,23 @@ def main(argv=None) -> int:
     from cifar_nets.machine.hardware import usable_cpus
     from cifar_nets.engine.custom_blocks import CustomBlockError, register_custom_blocks
     from cifar_nets.io import DiskFullError
-    from cifar_nets.engine.recipe import EngineOptions, Recipe
-    from cifar_nets.engine.run import train_and_write
+    from cifar_nets.engine.recipe import EngineOptions, Recipe, RunSpec
+    from cifar_nets.engine.run import OutputPaths, train_and_write
     from cifar_nets.engine.train import TrainingDiverged
 
     register_custom_blocks(cfg["model"])
     threads = args.threads or cfg["engine"]["threads"]
     torch.set_num_threads(usable_cpus() if threads == "auto" else int(threads))
+    spec = RunSpec(block_type=run["block_type"], n_blocks=run["n_blocks"], seed=run["seed"],
+                   recipe=Recipe.from_config(cfg, run["recipe"]),
+                   n_hidden=cfg["model"]["n_hidden"], n_hidden_fc=cfg["model"]["n_hidden_fc"])
+    outputs = OutputPaths(weights=args.out / "model.pt", history=args.out / "history.csv",
+                          summary=args.out / "train.json", checkpoint=args.out / "checkpoint.pt",
+                          tensorboard=args.out / "tensorboard" if cfg["logging"]["tensorboard"] else None)
     try:
-        train_and_write(
-            data=data, split=split,
-            block_type=run["block_type"], n_blocks=run["n_blocks"], seed=run["seed"],
-            recipe=Recipe.from_config(cfg, run["recipe"]), options=EngineOptions.from_config(cfg),
-            model=cfg["model"], weights=args.out / "model.pt", history=args.out / "history.csv",
-            summary=args.out / "train.json", checkpoint=args.out / "checkpoint.pt",
-            log=lambda m: print(m, file=sys.stderr, flush=True), progress=None,
-            tensorboard=args.out / "tensorboard" if cfg["logging"]["tensorboard"] else None)
+        train_and_write(spec, outputs, data=data, split=split,
+                        options=EngineOptions.from_config(cfg), progress=None,
+                        log=lambda m: print(m, file=sys.stderr, flush=True))
     except (DataError, TrainingDiverged, DiskFullError, CustomBlockError) as exc:
         ap.exit(1, f"{ap.prog}: error: {str(exc).splitlines()[0]}\n")
     return 0

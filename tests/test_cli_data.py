@@ -14,8 +14,8 @@ import cifar_factory as cf
 from cifar_nets import io as fileio
 from cifar_nets.__main__ import main
 from cifar_nets.data.arrays import CifarArrays, DataError, write_cache, write_split
-from cifar_nets.engine.run import train_and_write
-from workflow_helpers import engine
+from cifar_nets.engine.run import OutputPaths, train_and_write
+from workflow_helpers import engine, spec
 from workflow_helpers import recipe as Recipe
 
 NAMES = tuple(f"c{i}" for i in range(10))
@@ -73,11 +73,10 @@ def test_a_split_of_a_larger_cache_is_one_line_and_exit_2(tmp_path, capsys):
 def test_the_library_refuses_a_split_of_another_cache_too(tmp_path):
     data, s = cache(tmp_path / "d.npz", 10), split(tmp_path / "s.npz", 120)
     with pytest.raises(DataError, match=r"a split of 120 training images .* holds 100"):
-        train_and_write(data=data, split=s, block_type="res", n_blocks=1, seed=0,
-                        recipe=Recipe(epochs=1, batch_size=50), options=engine(device="cpu"),
-                        model={"n_hidden": 32, "n_hidden_fc": 32}, log=lambda m: None,
-                        weights=tmp_path / "m.pt", history=tmp_path / "h.csv",
-                        summary=tmp_path / "t.json", checkpoint=tmp_path / "c.pt")
+        train_and_write(spec("res", recipe=Recipe(epochs=1, batch_size=50)),
+                        OutputPaths(weights=tmp_path / "m.pt", history=tmp_path / "h.csv",
+                                    summary=tmp_path / "t.json", checkpoint=tmp_path / "c.pt"),
+                        data=data, split=s, options=engine(device="cpu"), log=lambda m: None)
 
 
 def test_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):

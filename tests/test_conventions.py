@@ -66,10 +66,10 @@ def test_tensorboard_curves_continue_after_a_resume_without_duplicated_epochs(ti
     pytest.importorskip("tensorboard")
     from cifar_nets.engine.tblog import TAGS, EpochCurves, read_curves
     from cifar_nets.engine.train import train_run
-    kw = dict(block_type="res", n_blocks=1, seed=2, recipe=recipe(epochs=4, batch_size=50),
+    from workflow_helpers import spec
+    kw = dict(spec=spec("res", seed=2, recipe=recipe(epochs=4, batch_size=50)),
               options=engine(device="cpu", train_eval_subset=0, checkpoint_every=2),
-              n_hidden=32, n_hidden_fc=32, checkpoint=tmp_path / "c.pt", progress=False,
-              log=lambda m: None)
+              checkpoint=tmp_path / "c.pt", progress=False, log=lambda m: None)
     logdir = tmp_path / "tb"
     # killed after epoch 3: epochs 1-3 are in the event files, the checkpoint holds epoch 2
     first = EpochCurves(logdir)

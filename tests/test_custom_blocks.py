@@ -256,9 +256,9 @@ def test_a_training_job_checks_its_block_again_on_its_device(block_module):
     logs = []
     with pytest.raises(CustomBlockError, match=r"^model\.custom_blocks\.evalonly: .* in eval mode, "
                                                r"float32 on a batch of shape \(2, 32, 8, 8\) raised"):
-        train_run(x, y, np.arange(50), np.arange(50, 60), block_type="evalonly", n_blocks=1,
-                  seed=0, recipe=Recipe(epochs=1, batch_size=25), n_hidden=32, n_hidden_fc=32,
-                  options=engine(device="cpu", bf16=False, channels_last=False, compile=False),
+        train_run(x, y, np.arange(50), np.arange(50, 60),
+                  RunSpec("evalonly", 1, 0, Recipe(epochs=1, batch_size=25), 32, 32),
+                  engine(device="cpu", bf16=False, channels_last=False, compile=False),
                   log=logs.append, progress=False)
     assert not any("epoch" in m for m in logs), logs
 

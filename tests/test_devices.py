@@ -17,7 +17,7 @@ from cifar_nets.machine.slots import claim_device, claim_slot
 from cifar_nets.engine.batches import augment_batch, draw_augmentation
 from cifar_nets.machine.hardware import cuda_has_native_bf16
 from cifar_nets.engine.train import train_run
-from workflow_helpers import ROOT, engine, tiny_training_set
+from workflow_helpers import ROOT, engine, inject_fault, spec, tiny_training_set
 from workflow_helpers import recipe as Recipe
 
 HOLDER = """
@@ -199,13 +199,11 @@ def test_a_failing_compile_falls_back_to_eager(tiny, monkeypatch):
     recipe = Recipe(epochs=2, batch_size=25, lr=3e-3, augment=True)
 
     def go(compile, logs):
-        return train_run(*tiny, block_type="res", n_blocks=1, seed=3, recipe=recipe,
-                         options=engine(compile=compile, **opts), n_hidden=32, n_hidden_fc=32,
-                         log=logs.append,
-                         progress=False)
+        return train_run(*tiny, spec("res", seed=3, recipe=recipe),
+                         engine(compile=compile, **opts), log=logs.append, progress=False)
 
     eager = go(False, [])
-    monkeypatch.setenv("CIFAR_ABLATION_FAULT", "compile_fail")
+    inject_fault(monkeypatch, "compile_fail")
     logs = []
     fell_back = go(True, logs)
     assert fell_back.summary["compile"].startswith("false (fallback: RuntimeError: forced")
@@ -217,21 +215,20 @@ def test_a_failing_compile_falls_back_to_eager(tiny, monkeypatch):
 def test_compile_is_in_the_checkpoint_fingerprint(tiny, tmp_path, monkeypatch):
     opts = dict(device="cpu", channels_last=False, bf16=False, train_eval_subset=0)
     ckpt = tmp_path / "c.pt"
-    kw = dict(block_type="conv", n_blocks=1, seed=1, recipe=Recipe(epochs=2, batch_size=50),
-              checkpoint=ckpt, progress=False, n_hidden=32, n_hidden_fc=32)
-    train_run(*tiny, options=engine(compile=False, **opts), max_epochs=1,
-              log=lambda m: None, **kw)
+    run = spec("conv", seed=1, recipe=Recipe(epochs=2, batch_size=50))
+    train_run(*tiny, run, engine(compile=False, **opts), max_epochs=1, checkpoint=ckpt,
+              log=lambda m: None, progress=False)
     logs = []
-    monkeypatch.setenv("CIFAR_ABLATION_FAULT", "compile_fail")   # no compiler needed
-    train_run(*tiny, options=engine(compile=True, **opts), log=logs.append, **kw)
+    inject_fault(monkeypatch, "compile_fail")   # no compiler needed
+    train_run(*tiny, run, engine(compile=True, **opts), checkpoint=ckpt, log=logs.append,
+              progress=False)
     assert any("belongs to different settings" in m for m in logs)
 
 
 def test_provenance_in_a_run_summary(tiny):
-    res = train_run(*tiny, block_type="conv", n_blocks=1, seed=0,
-                    recipe=Recipe(epochs=1, batch_size=50),
-                    options=engine(device="cpu", train_eval_subset=0), n_hidden=32,
-                    n_hidden_fc=32, log=lambda m: None, progress=False)
+    res = train_run(*tiny, spec("conv", recipe=Recipe(epochs=1, batch_size=50)),
+                    engine(device="cpu", train_eval_subset=0), log=lambda m: None,
+                    progress=False)
     s = res.summary
     for key in ("host", "device_name", "torch", "cuda", "cudnn", "threads", "bf16",
                 "channels_last", "compile", "tf32", "cudnn_benchmark", "platform"):

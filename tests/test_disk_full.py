@@ -18,7 +18,7 @@ from cifar_nets import io as fileio
 from cifar_nets.engine.checkpoints import save_checkpoint
 from cifar_nets.io import DiskFullError, write_json
 from cifar_nets.engine.train import train_run
-from workflow_helpers import engine
+from workflow_helpers import engine, spec
 from workflow_helpers import recipe as Recipe
 
 
@@ -86,9 +86,8 @@ def test_training_on_a_full_disk_stops_in_one_line_and_resumes_from_the_last_che
     ckpt = tmp_path / "seed0.pt"
 
     def go(logs):
-        return train_run(x, y, *split, block_type="conv", n_blocks=1, seed=0,
-                         recipe=Recipe(epochs=2, batch_size=50), n_hidden=32, n_hidden_fc=32,
-                         options=opts, checkpoint=ckpt, log=logs.append, progress=False)
+        return train_run(x, y, *split, spec("conv", recipe=Recipe(epochs=2, batch_size=50)),
+                         opts, checkpoint=ckpt, log=logs.append, progress=False)
 
     fill_disk(monkeypatch, after=1)               # epoch 1's checkpoint fits, epoch 2's does not
     with pytest.raises(DiskFullError, match=rf"^{ckpt}: no space left on device writing it "

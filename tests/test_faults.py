@@ -1,9 +1,11 @@
 """Fault injection: kill, corrupt, misconfigure and race on purpose; nothing is lost or half-used.
 
 Most tests run the real workflow (`snakemake` in a subprocess) on a tiny archive in the official
-format. Kills are placed deterministically with the test-only hook `CIFAR_ABLATION_FAULT`
-(cifar_nets/engine/faults.py), never by timing. Training here is CPU fp32 (channels_last and bf16 off),
-where a resumed run is bit-identical to an uninterrupted one.
+format. Kills are placed deterministically with `CIFAR_ABLATION_FAULT`, never by timing: a job
+started with it installs cifar_nets/engine/faults.py as the engine's one hook
+(cifar_nets/engine/hooks.py); a test in its own process installs it with `inject_fault`.
+Training here is CPU fp32 (channels_last and bf16 off), where a resumed run is bit-identical to an
+uninterrupted one.
 
     1. kill and resume       test_second_run_is_refused_while_the_first_runs,
                              test_killed_at_every_point_the_rerun_finishes_identically
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import signal
@@ -35,9 +38,9 @@ import torch
 import yaml
 
 import cifar_factory as cf
-from workflow_helpers import (ROOT, job_env, kill_group, planned_jobs, snakemake,  # noqa: F401
-                              start_snakemake, tiny_training_set, wait_for)
-from cifar_nets.engine import faults
+from workflow_helpers import (ROOT, inject_fault, job_env, kill_group, planned_jobs,  # noqa: F401
+                              snakemake, spec, start_snakemake, tiny_training_set, wait_for)
+from cifar_nets.engine import faults, hooks
 from cifar_nets.engine import train as engine
 from cifar_nets.engine.train import TrainingDiverged, train_run
 from workflow_helpers import engine as engine_options
@@ -417,9 +420,8 @@ def tiny():
 
 def train_tiny(tiny, **kw):
     x, y, tr, va = tiny
-    return train_run(x, y, tr, va, block_type="res", n_blocks=1, seed=0,
-                     recipe=recipe(epochs=2, batch_size=32, lr=3e-3), options=engine_options(**FP32),
-                     n_hidden=32, n_hidden_fc=32, log=lambda m: None, progress=False, **kw)
+    return train_run(x, y, tr, va, spec("res", recipe=recipe(epochs=2, batch_size=32, lr=3e-3)),
+                     engine_options(**FP32), log=lambda m: None, progress=False, **kw)
 
 
 def test_fault_hooks_are_inert_unless_asked_for(monkeypatch):
@@ -433,11 +435,31 @@ def test_fault_hooks_are_inert_unless_asked_for(monkeypatch):
     assert not faults.fault("kill_after_epoch", 2, where.replace("/res/", "/conv/"))
     monkeypatch.setenv(faults.ENV, "kill_in_evaluate")
     assert faults.fault("kill_in_evaluate", where="anything")
+    # the engine's hook does nothing and changes nothing unless one is installed
+    assert hooks.hook is hooks.ignore
+    assert hooks.emit("step_end", 1.5, epoch=2, step=0, where=where) == 1.5
+    monkeypatch.setattr(hooks, "hook", faults.on_event)
+    monkeypatch.setenv(faults.ENV, "nan_loss:2@/res/")
+    assert hooks.emit("step_end", 1.5, epoch=1, step=0, where=where) == 1.5
+    assert math.isnan(hooks.emit("step_end", 1.5, epoch=2, step=0, where=where))
+    monkeypatch.delenv(faults.ENV)
+    assert hooks.emit("step_end", 1.5, epoch=2, step=0, where=where) == 1.5
+
+
+def test_a_job_started_with_the_variable_installs_the_fault_hook():
+    """How a fault reaches a Snakemake job: importing the engine in a process that has
+    CIFAR_ABLATION_FAULT set installs faults.on_event as its hook; without it, the no-op."""
+    code = ("from cifar_nets.engine import faults, hooks, train; "
+            "print(hooks.hook is faults.on_event, hooks.hook is hooks.ignore)")
+    for env, want in ((job_env("kill_in_evaluate"), "True False"), (job_env(), "False True")):
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                             text=True, env=env)
+        assert out.returncode == 0 and out.stdout.split() == want.split(), out.stderr
 
 
 @pytest.mark.parametrize("kind", ["nan", "inf"])
 def test_non_finite_loss_stops_the_run_naming_the_epoch(tiny, monkeypatch, kind):
-    monkeypatch.setenv(faults.ENV, f"{kind}_loss:2")
+    inject_fault(monkeypatch, f"{kind}_loss:2")
     with pytest.raises(TrainingDiverged, match=rf"training loss became {kind} in epoch 2 "):
         train_tiny(tiny)
 

@@ -193,11 +193,10 @@ def test_the_environment_record_has_one_key_set():
 def test_train_json_and_metrics_json_use_the_record():
     from cifar_nets.machine.hardware import ENVIRONMENT_KEYS, environment_record
     from cifar_nets.engine.train import train_run
-    from workflow_helpers import engine, recipe, tiny_training_set
-    res = train_run(*tiny_training_set(seed=1), block_type="conv", n_blocks=0, seed=0,
-                    recipe=recipe(epochs=1, batch_size=50),
-                    options=engine(device="cpu", train_eval_subset=0), n_hidden=32,
-                    n_hidden_fc=32, log=lambda m: None, progress=False)
+    from workflow_helpers import engine, recipe, spec, tiny_training_set
+    res = train_run(*tiny_training_set(seed=1),
+                    spec("conv", n_blocks=0, recipe=recipe(epochs=1, batch_size=50)),
+                    engine(device="cpu", train_eval_subset=0), log=lambda m: None, progress=False)
     record = environment_record(torch.device("cpu"))
     assert {k: res.summary[k] for k in ENVIRONMENT_KEYS} == record
     # metrics.json: the evaluate job writes the same record for its device
@@ -209,3 +208,22 @@ def test_the_report_node_uses_the_one_record():
     script = (ROOT / "workflow_scripts/report.py").read_text()
     assert "environment=environment_record()" in script
     assert not (ROOT / "cifar_nets/sysinfo.py").exists()
+
+
+# --------------------------------------------------------------------------- fault injection
+
+def test_the_engine_names_its_fault_injection_in_one_place():
+    """The engine emits named events through its one hook (engine.hooks) and knows nothing of the
+    fault tests: no module but hooks.py (which installs faults.py as the hook when a process is
+    asked to misbehave) refers to `faults`, and the events are the few that hooks.py lists."""
+    engine = {p.name: p.read_text() for p in (PKG / "engine").glob("*.py")}
+    naming = {name for name, text in engine.items() if re.search(r"\bfaults\b", text)}
+    assert naming <= {"hooks.py", "faults.py"}, naming
+    graph = import_graph()
+    assert graph["engine.hooks"] == {"engine.faults"} and graph["engine.faults"] == set()
+    emitted = {name: re.findall(r"hooks\.emit\(\"(\w+)\"", text) for name, text in engine.items()}
+    emitted = {name: events for name, events in emitted.items() if events}
+    assert emitted == {"train.py": ["step_end", "epoch_end"], "checkpoints.py": ["checkpoint_temp_written"],
+                       "compiled.py": ["compile_first_step"], "evaluate.py": ["test_predicted"]}, emitted
+    listed = re.findall(r"^    (\w+)  ", engine["hooks.py"], re.M)
+    assert sorted(listed) == sorted(e for events in emitted.values() for e in events), listed

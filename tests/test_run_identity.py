@@ -22,11 +22,11 @@ import cifar_factory as cf
 from cifar_nets.data.arrays import CifarArrays, content_sha256, load_cache, write_cache, write_split
 from cifar_nets.engine.run import train_and_write
 from cifar_nets.engine.train import train_run
-from workflow_helpers import ROOT, engine, snakemake, tiny_config
+from cifar_nets.engine.run import OutputPaths
+from workflow_helpers import ROOT, engine, snakemake, spec, tiny_config
 from workflow_helpers import recipe as Recipe
 
 FP32 = engine(device="cpu", channels_last=False, bf16=False, compile=False, train_eval_subset=0)
-MODEL = {"n_hidden": 32, "n_hidden_fc": 32}
 NAMES = tuple(f"c{i}" for i in range(10))
 
 
@@ -44,11 +44,10 @@ def split():
 
 
 def train(x, y, split, logs, *, epochs=2, **kw):
-    kw.setdefault("options", FP32)
-    return train_run(x, y, *split, block_type=kw.pop("block_type", "res"), n_blocks=1,
-                     seed=kw.pop("seed", 7), recipe=kw.pop("recipe", Recipe(epochs=epochs,
-                                                                             batch_size=50)),
-                     n_hidden=32, n_hidden_fc=32, log=logs.append, progress=False, **kw)
+    run = spec(kw.pop("block_type", "res"), seed=kw.pop("seed", 7),
+               recipe=kw.pop("recipe", Recipe(epochs=epochs, batch_size=50)))
+    return train_run(x, y, *split, run, kw.pop("options", FP32), log=logs.append,
+                     progress=False, **kw)
 
 
 def write_data(path, x, y):
@@ -167,20 +166,21 @@ def test_train_and_write_on_swapped_arrays_starts_at_epoch_0(tmp_path, split):
     write_split(tmp_path / "s.npz", *split, 0, 0.9)
     ckpt = tmp_path / "run" / "checkpoint.pt"
     train(xa, ya, split, [], checkpoint=ckpt, max_epochs=1)
-    out = {k: tmp_path / "run" / f for k, f in
-           (("weights", "model.pt"), ("history", "history.csv"), ("summary", "train.json"))}
+    out = OutputPaths(weights=tmp_path / "run" / "model.pt",
+                      history=tmp_path / "run" / "history.csv",
+                      summary=tmp_path / "run" / "train.json", checkpoint=ckpt)
 
     def go(data, logs):
-        return train_and_write(data=data, split=tmp_path / "s.npz", block_type="res", n_blocks=1,
-                               seed=7, recipe=Recipe(epochs=2, batch_size=50), options=FP32,
-                               model=MODEL, checkpoint=ckpt, log=logs.append, **out)
+        return train_and_write(spec("res", seed=7, recipe=Recipe(epochs=2, batch_size=50)), out,
+                               data=data, split=tmp_path / "s.npz", options=FP32,
+                               log=logs.append)
 
     logs = []
     facts = go(write_data(tmp_path / "b.npz", xb, yb), logs)
     assert not any("resumed" in m for m in logs), logs
     assert any("set aside" in m and "other data" in m for m in logs), logs
     assert facts["resumed_after_epoch"] == 0
-    on_disk = json.loads(out["summary"].read_text())
+    on_disk = json.loads(out.summary.read_text())
     assert on_disk["data_sha256"] == content_sha256(xb, yb)
     cached = load_cache(tmp_path / "b.npz")
     assert on_disk["data_sha256"] == content_sha256(cached.x_train, cached.y_train)
@@ -204,10 +204,11 @@ def test_the_terminal_cli_resumes_only_on_the_same_data(tmp_path, split, capsys,
     data = write_data(tmp_path / "d.npz", *(dataset(2) if swap else (xa, ya)))
     write_split(tmp_path / "s.npz", *split, 0, 0.9)
     out = tmp_path / "run"
-    train_run(xa, ya, *split, block_type="res", n_blocks=1, seed=7,
-              recipe=Recipe(epochs=2, batch_size=50), options=engine(),
-              **{k: config()["model"][k] for k in ("n_hidden", "n_hidden_fc")},
-              checkpoint=out / "checkpoint.pt", log=lambda m: None, progress=False, max_epochs=1)
+    train_run(xa, ya, *split,
+              spec("res", seed=7, recipe=Recipe(epochs=2, batch_size=50),
+                   **{k: config()["model"][k] for k in ("n_hidden", "n_hidden_fc")}),
+              engine(), checkpoint=out / "checkpoint.pt", log=lambda m: None, progress=False,
+              max_epochs=1)
     capsys.readouterr()
     assert main(["--data", str(data), "--split", str(tmp_path / "s.npz"), "--block-type", "res",
                  "--n-blocks", "1", "--seed", "7", "--epochs", "2", "--batch-size", "50",

@@ -9,7 +9,7 @@ from cifar_nets.engine.batches import augment_batch
 from cifar_nets.engine.checkpoints import load_checkpoint
 from cifar_nets.engine.recipe import EngineOptions
 from cifar_nets.engine.train import TrainingDiverged, train_run
-from workflow_helpers import engine
+from workflow_helpers import engine, spec
 from workflow_helpers import recipe as Recipe
 
 FP32 = engine(device="cpu", channels_last=False, bf16=False, compile=False, train_eval_subset=0)
@@ -27,9 +27,10 @@ def tiny():
 def run(tiny, epochs=3, **kw):
     x, y, tr, va = tiny
     kw.setdefault("options", FP32)
-    return train_run(x, y, tr, va, block_type=kw.pop("block_type", "res"), n_blocks=2, seed=7,
-                     recipe=kw.pop("recipe", Recipe(epochs=epochs, batch_size=32, lr=3e-3)),
-                     n_hidden=32, n_hidden_fc=32, log=lambda m: None, progress=False, **kw)
+    run = spec(kw.pop("block_type", "res"), n_blocks=2, seed=7,
+               recipe=kw.pop("recipe", Recipe(epochs=epochs, batch_size=32, lr=3e-3)))
+    return train_run(x, y, tr, va, run, kw.pop("options"), log=lambda m: None, progress=False,
+                     **kw)
 
 
 def test_loss_falls_and_accuracy_beats_chance(tiny):
@@ -56,10 +57,9 @@ def test_resume_after_kill_equals_uninterrupted(tiny, tmp_path):
     state = torch.load(ckpt, weights_only=True)  # checkpoints load with weights_only=True
     assert state["epoch"] == 2
     logs = []
-    resumed = train_run(*tiny, block_type="res", n_blocks=2, seed=7,
-                        recipe=Recipe(epochs=4, batch_size=32, lr=3e-3), options=FP32,
-                        n_hidden=32, n_hidden_fc=32, checkpoint=ckpt, log=logs.append,
-                        progress=False)
+    resumed = train_run(*tiny, spec("res", n_blocks=2, seed=7,
+                                    recipe=Recipe(epochs=4, batch_size=32, lr=3e-3)),
+                        FP32, checkpoint=ckpt, log=logs.append, progress=False)
     assert any("resumed" in m and "epoch 2" in m for m in logs)
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
     assert [h["val_acc"] for h in resumed.history] == [h["val_acc"] for h in full.history]

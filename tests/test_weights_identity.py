@@ -21,7 +21,7 @@ from cifar_nets.engine.custom_blocks import _LOADED, register_custom_blocks
 from cifar_nets.data.arrays import CifarArrays, content_sha256, load_cache, write_cache, write_split
 from cifar_nets.engine.evaluate import evaluate_run
 from cifar_nets.engine.recipe import RunSpec
-from cifar_nets.engine.run import train_and_write
+from cifar_nets.engine.run import OutputPaths, train_and_write
 from workflow_helpers import engine
 from workflow_helpers import recipe as Recipe
 
@@ -51,10 +51,10 @@ def files(tmp_path_factory):
 def train(files, folder, run: RunSpec) -> dict:
     data, split = files
     folder.mkdir(parents=True, exist_ok=True)
-    return train_and_write(data=data, split=split, spec=run, options=FP32, log=lambda m: None,
-                           weights=folder / "model.pt", history=folder / "history.csv",
-                           summary=folder / "train.json", checkpoint=folder / "checkpoint.pt",
-                           progress=False)
+    outputs = OutputPaths(weights=folder / "model.pt", history=folder / "history.csv",
+                          summary=folder / "train.json", checkpoint=folder / "checkpoint.pt")
+    return train_and_write(run, outputs, data=data, split=split, options=FP32,
+                           log=lambda m: None, progress=False)
 
 
 def evaluate(files, folder, run: RunSpec):

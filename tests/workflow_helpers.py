@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from cifar_nets.engine import faults
+from cifar_nets.engine import faults, hooks
 
 from cifar_factory import write_cifar_archive
 
@@ -29,6 +29,14 @@ def job_env(fault=None, env=None):
     if fault:
         env[faults.ENV] = fault
     return env
+
+
+def inject_fault(monkeypatch, fault):
+    """Ask this test's own process for `fault` (CIFAR_ABLATION_FAULT's form): the variable set
+    and cifar_nets/engine/faults.py installed as the engine's hook (cifar_nets/engine/hooks.py),
+    both undone after the test. A job process started with the variable installs it itself."""
+    monkeypatch.setenv(faults.ENV, fault)
+    monkeypatch.setattr(hooks, "hook", faults.on_event)
 
 
 def snakemake(workdir, *args, ok=True, fault=None, timeout=900, env=None):
@@ -114,6 +122,15 @@ def recipe(name="notebook", **fields):
     """A recipe of config.yaml with some fields changed (the library restates no default)."""
     from cifar_nets.engine.recipe import Recipe
     return Recipe.from_config(config(), name, **fields)
+
+
+def spec(block_type="res", n_blocks=1, seed=0, recipe=None, n_hidden=32, n_hidden_fc=32):
+    """A RunSpec (which run to train) of the tests' small networks; `recipe` defaults to
+    config.yaml's notebook recipe."""
+    from cifar_nets.engine.recipe import Recipe, RunSpec
+    return RunSpec(block_type=block_type, n_blocks=n_blocks, seed=seed,
+                   recipe=recipe if recipe is not None else Recipe.from_config(config(), "notebook"),
+                   n_hidden=n_hidden, n_hidden_fc=n_hidden_fc)
 
 
 def engine(**keys):

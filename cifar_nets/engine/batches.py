@@ -5,8 +5,8 @@
 - :func:`draw_augmentation` and :func:`augment_batch`: random crop and flip on whole batches,
   with numbers from the run's seeded CPU generator.
 - :func:`autocast`: bf16 autocast or a no-op.
-- :func:`predict_logits`, :func:`top1_accuracy`, :func:`accuracy`: eval-mode predictions and
-  accuracy, for validation during training and for the test set in evaluation.
+- :func:`predict_logits`, :func:`top1_accuracy`: eval-mode predictions and accuracy, for
+  validation during training and for the test set in evaluation.
 
 No per-image Python work: normalising, cropping and flipping are whole-batch tensor ops.
 """
@@ -108,12 +108,6 @@ def predict_logits(model: torch.nn.Module, data: DeviceData, idx: torch.Tensor |
 def top1_accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     """Percent of rows of `logits` whose largest entry is the label in `y`."""
     return 100.0 * (logits.argmax(1) == y.cpu()).double().mean().item()
-
-
-def accuracy(model, data: DeviceData, idx=None, batch_size=1000, bf16=False) -> float:
-    """Eval-mode top-1 accuracy (percent) on data[idx] (all of it when idx is None)."""
-    logits = predict_logits(model, data, idx, batch_size, bf16)
-    return top1_accuracy(logits, data.y if idx is None else data.y[idx])
 
 
 def autocast(device: torch.device, bf16: bool):

@@ -1,13 +1,14 @@
 """torch.compile with a fallback: :class:`CompiledStep` runs a training step compiled, and
 eagerly from the first step on where compiling fails (a node without a working compiler trains,
-it does not fail). The fallback is test-forced by CIFAR_ABLATION_FAULT=compile_fail."""
+it does not fail). The first compiled step is the hook's event `compile_first_step`
+(cifar_nets.engine.hooks), where the fault tests force the fallback (compile_fail)."""
 from __future__ import annotations
 
 from typing import Callable
 
 import torch
 
-from cifar_nets.engine import faults
+from cifar_nets.engine import hooks
 
 
 class CompiledStep:
@@ -35,8 +36,7 @@ class CompiledStep:
                  "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
                  "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()}}
         try:
-            if faults.fault("compile_fail"):  # test-only: what a node without a compiler does
-                raise RuntimeError("forced compile failure (CIFAR_ABLATION_FAULT=compile_fail)")
+            hooks.emit("compile_first_step")
             result = forward_backward(self.compiled)
         except torch.OutOfMemoryError:
             raise

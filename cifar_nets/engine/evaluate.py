@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cifar_nets.engine import faults
+from cifar_nets.engine import hooks
 from cifar_nets.engine.batches import DeviceData, predict_logits
 from cifar_nets.engine.checkpoints import load_model
 from cifar_nets.machine.hardware import resolve_device, resolve_options
@@ -101,8 +101,7 @@ def evaluate_run(weights_path, x_test, y_test, class_names, *, device: str = "au
         model = model.to(memory_format=torch.channels_last)
     data = DeviceData(x_test, y_test, dev, blob["mean"], blob["std"], channels_last)
     logits = predict_logits(model, data, None, batch_size, bf16)
-    if faults.fault("kill_in_evaluate", where=weights_path):  # test-only, see faults.py
-        faults.kill()
+    hooks.emit("test_predicted", where=weights_path)
     probs = torch.softmax(logits, dim=1)
     conf, pred = probs.max(dim=1)
     y = np.asarray(y_test, dtype=np.int64)

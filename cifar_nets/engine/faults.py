@@ -12,10 +12,16 @@ or evaluation process misbehaves at one named point, deterministically:
     kill_in_evaluate             SIGKILL itself during test-set evaluation, before any output
     nan_loss:K, inf_loss:K       NaN / +inf is added to the loss of every step of epoch K
                                  (what a diverged run reports; the gradients are unchanged)
+    compile_fail                 the first compiled training step raises, as on a node without
+                                 a working compiler (cifar_nets.engine.compiled falls back)
 
 `@MATCH` limits the fault to the run whose checkpoint or weights path contains MATCH (e.g.
-`@/res/`), so one job of a workflow misbehaves and the others do not. Without the variable
-(every normal run) each hook is one dictionary look-up that returns False.
+`@/res/`), so one job of a workflow misbehaves and the others do not.
+
+The engine knows nothing of this module: it emits named events through its one hook
+(cifar_nets.engine.hooks), and :func:`on_event` is that hook in a process started with the
+variable set (hooks installs it at import); a test sets the variable in its own process and
+installs :func:`on_event` itself (tests/workflow_helpers.py: `inject_fault`).
 """
 from __future__ import annotations
 
@@ -23,6 +29,11 @@ import os
 import signal
 
 ENV = "CIFAR_ABLATION_FAULT"
+
+
+def asked_for() -> bool:
+    """Whether CIFAR_ABLATION_FAULT is set (to anything) in this process."""
+    return bool(os.environ.get(ENV))
 
 
 def fault(action: str, epoch: int | None = None, where: object = "") -> bool:
@@ -47,3 +58,28 @@ def kill(stop: bool = False, truncate: os.PathLike | str | None = None) -> None:
             f.flush()
             os.fsync(f.fileno())
     os.kill(os.getpid(), signal.SIGSTOP if stop else signal.SIGKILL)
+
+
+def on_event(event: str, value=None, *, epoch: int | None = None, where: object = "", **facts):
+    """The engine's hook (cifar_nets.engine.hooks) that does what CIFAR_ABLATION_FAULT asks."""
+    if event == "step_end":
+        if fault("kill_in_epoch", epoch, where):
+            kill()
+        for action, bad in (("nan_loss", float("nan")), ("inf_loss", float("inf"))):
+            if fault(action, epoch, where):
+                return value + bad
+    elif event == "epoch_end":
+        if fault("kill_after_epoch", epoch, where):
+            kill()
+        if fault("stop_after_epoch", epoch, where):
+            kill(stop=True)
+    elif event == "checkpoint_temp_written":
+        if fault("kill_in_checkpoint_write", epoch, where):
+            kill(truncate=facts["temp"])
+    elif event == "compile_first_step":
+        if fault("compile_fail"):
+            raise RuntimeError(f"forced compile failure ({ENV}=compile_fail)")
+    elif event == "test_predicted":
+        if fault("kill_in_evaluate", where=where):
+            kill()
+    return value

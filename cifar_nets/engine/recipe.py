@@ -96,13 +96,6 @@ class RunSpec:
     n_hidden: int
     n_hidden_fc: int
 
-    @classmethod
-    def given(cls, spec: "RunSpec | None", fields: dict) -> "RunSpec":
-        """`spec`, or one built from its fields passed one by one (the older call form)."""
-        if spec is not None and fields:
-            raise TypeError(f"give a RunSpec or its fields, not both (got {', '.join(fields)})")
-        return spec if spec is not None else cls(**fields)
-
     @property
     def label(self) -> str:
         """The run in a path-like form, e.g. res/n6/seed0."""

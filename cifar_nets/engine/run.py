@@ -1,9 +1,12 @@
-"""One training run from files to files: what the workflow's train job and `python -m cifar_nets`
-both do (:func:`train_and_write`). Reads the cached arrays and the split, trains (resuming from
-the checkpoint only when it was written by this very run: cifar_nets.engine.checkpoints.run_identity),
-writes model.pt, history.csv and train.json (with the data's checksum and the code's version)
-atomically, then removes the checkpoint. :class:`OutputPaths` names those files;
-:func:`check_trained_on` refuses a run's weights for data it was not trained on."""
+"""One training run from files to files, the one way to call a training run: a
+:class:`~cifar_nets.engine.recipe.RunSpec` (which run) and :class:`OutputPaths` (where its files
+go) to :func:`train_and_write`. The workflow's train job (workflow_scripts/train.py), `python -m
+cifar_nets` and the tests all call it. It reads the cached arrays and the split, trains
+(cifar_nets.engine.train.train_run, resuming from the checkpoint only when it was written by this
+very run: cifar_nets.engine.checkpoints.run_identity), writes model.pt, history.csv and
+train.json (with the data's checksum and the code's version) atomically, then removes the
+checkpoint. :func:`check_trained_on` refuses a run's weights for data it was not trained on;
+:func:`check_split_fits` and :func:`check_cache_fits` refuse a split or a cache of other data."""
 from __future__ import annotations
 
 import time
@@ -11,16 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
-from cifar_nets.engine.checkpoints import save_weights
-import numpy as np
-
 from cifar_nets.data.arrays import DataError, content_sha256, load_cache, load_split
-from cifar_nets.io import write_csv, write_json
+from cifar_nets.engine.checkpoints import save_weights
 from cifar_nets.engine.recipe import EngineOptions, RunSpec
 from cifar_nets.engine.tblog import EpochCurves
 from cifar_nets.engine.train import train_run
+from cifar_nets.io import write_csv, write_json
 
 
 @dataclass(frozen=True)
@@ -33,49 +35,17 @@ class OutputPaths:
     checkpoint: str | Path
     tensorboard: str | Path | None = None
 
-    @classmethod
-    def in_folder(cls, out: str | Path, tensorboard: bool = False) -> "OutputPaths":
-        """The CLI's layout: OUT/model.pt, history.csv, train.json, checkpoint.pt, tensorboard/."""
-        out = Path(out)
-        return cls(out / "model.pt", out / "history.csv", out / "train.json",
-                   out / "checkpoint.pt", out / "tensorboard" if tensorboard else None)
 
-
-_SPEC_KEYS = ("block_type", "n_blocks", "seed", "recipe")
-_OUTPUT_KEYS = ("weights", "history", "summary", "checkpoint", "tensorboard")
-
-
-def _grouped(spec, outputs, separate: dict) -> tuple[RunSpec, OutputPaths]:
-    """`spec` and `outputs`, or both built from the older one-keyword-each call form (the
-    RunSpec fields less the widths, `model`: the config's `model` section, and the paths)."""
-    unknown = set(separate) - {*_SPEC_KEYS, "model", *_OUTPUT_KEYS}
-    if unknown:
-        raise TypeError(f"train_and_write: unexpected keyword(s) {', '.join(sorted(unknown))}")
-    if spec is None:
-        model = separate.pop("model")
-        spec = RunSpec(**{k: separate.pop(k) for k in _SPEC_KEYS},
-                       n_hidden=model["n_hidden"], n_hidden_fc=model["n_hidden_fc"])
-    if outputs is None:
-        outputs = OutputPaths(**{k: separate.pop(k) for k in _OUTPUT_KEYS if k in separate})
-    if separate:
-        raise TypeError(f"train_and_write: {', '.join(separate)} given beside spec/outputs")
-    return spec, outputs
-
-
-def train_and_write(*, data: str | Path, split: str | Path, options: EngineOptions,
-                    log: Callable[[str], None], spec: RunSpec | None = None,
-                    outputs: OutputPaths | None = None, progress: bool | None = None,
-                    extra: dict | None = None, **separate) -> dict:
-    """Train the run `spec` on the cached arrays `data` and split `split`, write its `outputs`;
-    returns the train.json contents.
+def train_and_write(spec: RunSpec, outputs: OutputPaths, *, data: str | Path, split: str | Path,
+                    options: EngineOptions, log: Callable[[str], None],
+                    progress: bool | None = None, extra: dict | None = None) -> dict:
+    """Train the run `spec` on the cached arrays `data` and split `split` with engine `options`,
+    write its `outputs`; returns the train.json contents.
 
     `extra` is added to train.json (the workflow's device slot). The checkpoint is removed only
     once every output is written, so a forced rerun trains from scratch and a kill before that
-    resumes. `spec` and `outputs` may also be given one keyword each (block_type=, n_blocks=,
-    seed=, recipe=, model= the config's `model` section; weights=, history=, summary=,
-    checkpoint=, tensorboard=), as the CLI does.
+    resumes. `progress`: a progress bar on stderr (None: when stderr is a terminal).
     """
-    spec, outputs = _grouped(spec, outputs, dict(separate))
     t0 = time.time()
     arrays = load_cache(data)
     train_idx, val_idx = load_split(split)

@@ -1,16 +1,20 @@
 """The training loop: one run from arrays to a history, weights and train.json's facts.
 
-:func:`train_run` sets a run up (:func:`_set_up`: device, resolved options, data on the device,
-seeded model, optimizer, schedule, run identity), resumes it from its checkpoint when that was
-written by this very run (:func:`_resume`), then for each epoch trains (:func:`_train_epoch`) and
-validates, keeps the best weights and writes the checkpoint (:func:`_end_of_epoch`), and returns
-the weights handed to evaluation with train.json's facts (:func:`_summary`).
+It reads top-down as torchvision's classification reference (references/classification/train.py):
+:func:`train_one_epoch` is one pass over the training set, :func:`evaluate` the eval-mode
+accuracy on the validation images (and on the training images), and :func:`train_run` the epoch
+loop written out: set up (:func:`_set_up`: device, resolved options, data on the device, seeded
+model, optimizer, schedule, run identity), resume from the checkpoint when this very run wrote it,
+then per epoch train, evaluate, add the history row, keep the best weights and write the
+checkpoint; at the end the weights handed to evaluation and train.json's facts (:func:`_summary`).
 
 No per-image Python work happens in the loop: the training images live once on the training
 device as uint8 (cifar_nets.engine.batches), each batch is gathered with a seeded permutation and
 normalised (and, for recipes that ask, cropped and flipped) with whole-batch tensor ops. The
-options and optimizer are cifar_nets.engine.recipe, the device and precision cifar_nets.machine.hardware, the
-checkpoint and run identity cifar_nets.engine.checkpoints, the compile fallback cifar_nets.engine.compiled.
+options and optimizer are cifar_nets.engine.recipe, the device and precision
+cifar_nets.machine.hardware, the checkpoint and run identity cifar_nets.engine.checkpoints, the
+compile fallback cifar_nets.engine.compiled. The loop tells the engine's one hook
+(cifar_nets.engine.hooks) of `step_end` and `epoch_end`; in a normal run the hook does nothing.
 """
 from __future__ import annotations
 
@@ -25,18 +29,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cifar_nets.engine import faults
 from cifar_nets import project_version
-from cifar_nets.engine.batches import (DeviceData, augment_batch, autocast, draw_augmentation, predict_logits,
-                      top1_accuracy)
-from cifar_nets.engine.checkpoints import (fingerprint, load_checkpoint, rng_state, run_identity, save_checkpoint,
-                          set_rng_state)
+from cifar_nets.data.arrays import content_sha256
+from cifar_nets.engine import hooks
+from cifar_nets.engine.batches import (DeviceData, augment_batch, autocast, draw_augmentation,
+                                       predict_logits, top1_accuracy)
+from cifar_nets.engine.checkpoints import (fingerprint, load_checkpoint, rng_state, run_identity,
+                                           save_checkpoint, set_rng_state)
 from cifar_nets.engine.compiled import CompiledStep
 from cifar_nets.engine.custom_blocks import check_in_job
-from cifar_nets.data.arrays import content_sha256
-from cifar_nets.machine.hardware import configure_backends, environment_record, resolve_device, resolve_options
 from cifar_nets.engine.models import build_model, count_parameters, flops_per_image, model_name
 from cifar_nets.engine.recipe import EngineOptions, RunSpec, make_optimizer, make_scheduler
+from cifar_nets.machine.hardware import (configure_backends, environment_record, resolve_device,
+                                         resolve_options)
 
 
 class TrainingDiverged(RuntimeError):
@@ -51,18 +56,10 @@ class TrainResult:
     identity: dict = field(default_factory=dict)   # run_identity: written into the weights file
 
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _state_copy(model: torch.nn.Module) -> dict:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-
-
 @dataclass
-class _RunState:
-    """Everything one training run carries from step to step (built by :func:`_set_up`)."""
+class _Run:
+    """One run's objects, as :func:`_set_up` builds them. What changes from epoch to epoch (the
+    history, the best weights) lives in :func:`train_run`'s loop."""
     spec: RunSpec
     options: EngineOptions
     device: torch.device
@@ -78,18 +75,172 @@ class _RunState:
     train_step: CompiledStep
     identity: dict               # run_identity: what the result depends on
     fingerprint: str
-    checkpoint_path: Path | None
-    fault_scope: object          # names this run to faults.fault
+    checkpoint: Path | None
+    where: object                # names the run to the hook: its checkpoint path, else its label
     log: Callable[[str], None]
     model_name: str
-    on_epoch: Callable[[dict], None] | None = None   # e.g. TensorBoard curves (tblog.py)
-    history: list = field(default_factory=list)
-    best: dict = field(default_factory=lambda: {"val_acc": -1.0, "epoch": 0, "state": None})
-    start_epoch: int = 0
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _state_copy(model: torch.nn.Module) -> dict:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def train_one_epoch(run: _Run, epoch: int, bar=None) -> dict:
+    """One pass over the training set in the run's seeded order: the mean training loss, the
+    running accuracy (in training mode) and the seconds it took."""
+    recipe, device, n = run.spec.recipe, run.device, len(run.train_idx)
+    run.model.train()
+    _sync(device)
+    t0 = time.perf_counter()
+    perm = torch.randperm(n, generator=run.rng).to(device)
+    # the epoch's augmentation numbers in one draw and one copy: no per-step host-device sync
+    aug = (draw_augmentation(n, recipe.batch_size, run.rng, recipe.crop_padding, device)
+           if recipe.augment else None)
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    try:
+        for step, start in enumerate(range(0, n, recipe.batch_size)):
+            sl = slice(start, start + recipe.batch_size)
+            idx = run.train_idx[perm[sl]]
+            xb = run.data.x[idx]
+            if aug is not None:
+                xb = augment_batch(xb, None, recipe.crop_padding,
+                                   tuple(None if a is None else a[sl] for a in aug))
+            xb, yb = run.data.normalise(xb), run.data.y[idx]
+
+            def forward_backward(net):
+                with autocast(device, run.resolved["bf16"]):
+                    out = net(xb)
+                    loss = F.cross_entropy(out.float(), yb, label_smoothing=recipe.label_smoothing)
+                run.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                return out, loss
+
+            out, loss = run.train_step(forward_backward)
+            run.optimizer.step()
+            if run.scheduler is not None:
+                run.scheduler.step()
+            loss = hooks.emit("step_end", loss, epoch=epoch, step=step, where=run.where)
+            loss_sum += loss.detach().double() * len(yb)
+            correct += (out.detach().argmax(1) == yb).sum()
+            if bar is not None:
+                bar.update(1)
+    except torch.OutOfMemoryError as exc:
+        raise RuntimeError(
+            f"out of memory on {device} in epoch {epoch} with batch_size "
+            f"{recipe.batch_size}: lower batch_size or eval_batch_size ({exc})") from None
+    _sync(device)
+    seconds = time.perf_counter() - t0
+    loss = loss_sum.item() / n
+    if not math.isfinite(loss):
+        raise TrainingDiverged(
+            f"{run.model_name} n_blocks={run.spec.n_blocks} seed={run.spec.seed}: training loss "
+            f"became {loss} in epoch {epoch} (lr {recipe.lr}); stopping this run")
+    return {"train_loss": loss, "train_acc_running": 100.0 * correct.item() / n,
+            "seconds": seconds}
+
+
+def evaluate(run: _Run, epoch: int) -> dict:
+    """Eval-mode top-1 accuracy (percent) on the validation images and on the training images of
+    engine.train_eval_subset, and the seconds it took."""
+    batch_size, bf16 = run.options.eval_batch_size, run.resolved["bf16"]
+    t0 = time.perf_counter()
+    try:
+        val_acc, train_acc = (
+            top1_accuracy(predict_logits(run.model, run.data, idx, batch_size, bf16),
+                          run.data.y[idx]) for idx in (run.val_idx, run.train_eval_idx))
+    except torch.OutOfMemoryError as exc:
+        raise RuntimeError(
+            f"out of memory on {run.device} evaluating epoch {epoch} with eval_batch_size "
+            f"{batch_size}: lower eval_batch_size ({exc})") from None
+    return {"val_acc": val_acc, "train_acc": train_acc, "eval_seconds": time.perf_counter() - t0}
+
+
+def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray,
+              spec: RunSpec, options: EngineOptions, *, checkpoint: str | Path | None = None,
+              log: Callable[[str], None] = print, progress: bool | None = None,
+              max_epochs: int | None = None,
+              on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train the run `spec` with engine `options` and return its history and weights.
+
+    `checkpoint`: path of the resumable checkpoint (written after every `checkpoint_every`
+    epochs and the last, removed by the caller once outputs are safe). `max_epochs` stops early
+    after that many finished epochs in this call (used by tests to simulate a kill); the
+    checkpoint then holds the state. `on_epoch(row)` is called with each finished epoch's history
+    row, after its checkpoint. The files around a run are cifar_nets.engine.run.train_and_write.
+    """
+    run = _set_up(x_train, y_train, train_idx, val_idx, spec, options, checkpoint, log)
+    recipe = spec.recipe
+    history, best, start_epoch = [], {"val_acc": -1.0, "epoch": 0, "state": None}, 0
+    # resume only from a checkpoint this very run wrote (any other is set aside: checkpoints.py)
+    state = load_checkpoint(run.checkpoint, run.identity, log) if run.checkpoint else None
+    if state is not None:
+        run.model.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        if run.scheduler is not None and state.get("lr_scheduler"):
+            run.scheduler.load_state_dict(state["lr_scheduler"])
+        history = list(state["history"])
+        best = {"val_acc": state["best_val_acc"], "epoch": state["best_epoch"],
+                "state": state["best_model"]}
+        set_rng_state(state["rng"], run.rng, run.device)
+        start_epoch = state["epoch"]
+        log(f"resumed from {run.checkpoint} after epoch {start_epoch} "
+            f"(best val {best['val_acc']:.2f}% at epoch {best['epoch']})")
+    r = run.resolved
+    log(f"{run.model_name} n_blocks={spec.n_blocks} seed={spec.seed} recipe={recipe.name}: "
+        f"{count_parameters(run.model):,} parameters, {len(run.train_idx)} train / "
+        f"{len(run.val_idx)} val images, device={run.device}, threads={torch.get_num_threads()}, "
+        f"bf16={r['bf16']}, channels_last={r['channels_last']}, compile={r['compile']}, "
+        f"tf32={r['tf32']}")
+    bar = _progress_bar(run, progress, start_epoch)
+    try:
+        for epoch in range(start_epoch + 1, recipe.epochs + 1):
+            trained = train_one_epoch(run, epoch, bar)
+            evaluated = evaluate(run, epoch)
+            row = {"epoch": epoch, "train_loss": trained["train_loss"],
+                   "train_acc_running": trained["train_acc_running"],
+                   "train_acc": evaluated["train_acc"], "val_acc": evaluated["val_acc"],
+                   "lr": run.optimizer.param_groups[0]["lr"], "seconds": trained["seconds"],
+                   "eval_seconds": evaluated["eval_seconds"],
+                   "images_per_s": len(run.train_idx) / trained["seconds"]}
+            history.append(row)
+            if row["val_acc"] > best["val_acc"]:
+                best = {"val_acc": row["val_acc"], "epoch": epoch, "state": _state_copy(run.model)}
+            if bar is not None:
+                bar.clear()  # keep the epoch line above the progress bar
+            log(f"epoch {epoch:3d}/{recipe.epochs} loss {row['train_loss']:.4f} train "
+                f"{row['train_acc']:6.2f}% (running {row['train_acc_running']:6.2f}%) val "
+                f"{row['val_acc']:6.2f}% {row['seconds']:6.1f}s {row['images_per_s']:7.0f} img/s "
+                f"(+{row['eval_seconds']:.1f}s eval)")
+            if run.checkpoint is not None and (epoch % options.checkpoint_every == 0
+                                               or epoch == recipe.epochs):
+                save_checkpoint({
+                    "fingerprint": run.fingerprint, "identity": run.identity, "epoch": epoch,
+                    "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+                    "lr_scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+                    "history": history, "best_val_acc": best["val_acc"],
+                    "best_epoch": best["epoch"], "best_model": best["state"],
+                    "rng": rng_state(run.rng, run.device),
+                }, run.checkpoint)
+            if on_epoch is not None:
+                on_epoch(row)
+            hooks.emit("epoch_end", epoch=epoch, where=run.where)
+            if max_epochs is not None and epoch - start_epoch >= max_epochs and epoch < recipe.epochs:
+                return TrainResult(history=history, weights={},
+                                   summary={"stopped_after_epoch": epoch})
+    finally:
+        if bar is not None:
+            bar.close()
+    return _summary(run, history, best, start_epoch)
 
 
 def _set_up(x_train, y_train, train_idx, val_idx, spec: RunSpec, options: EngineOptions,
-            checkpoint, log) -> _RunState:
+            checkpoint, log) -> _Run:
     """Device, options, data on the device, seeded model, optimizer, schedule, identity."""
     recipe = spec.recipe
     device = resolve_device(options.device)
@@ -113,8 +264,8 @@ def _set_up(x_train, y_train, train_idx, val_idx, spec: RunSpec, options: Engine
     optimizer = make_optimizer(model, recipe)
     identity = run_identity(spec, options, device, data_sha256=content_sha256(x_train, y_train),
                             train_idx=train_idx, val_idx=val_idx)
-    checkpoint_path = Path(checkpoint) if checkpoint else None
-    return _RunState(
+    checkpoint = Path(checkpoint) if checkpoint else None
+    return _Run(
         spec=spec, options=options, device=device, resolved=resolved, data=data,
         train_idx=train_on_device, val_idx=torch.as_tensor(val_idx, device=device),
         train_eval_idx=(train_on_device if not options.train_eval_subset
@@ -122,140 +273,13 @@ def _set_up(x_train, y_train, train_idx, val_idx, spec: RunSpec, options: Engine
         rng=rng, model=model, optimizer=optimizer,
         scheduler=make_scheduler(optimizer, recipe, math.ceil(len(train_idx) / recipe.batch_size)),
         train_step=CompiledStep(model, resolved["compile"], log), identity=identity,
-        fingerprint=fingerprint(identity), checkpoint_path=checkpoint_path,
-        fault_scope=checkpoint_path or spec.label, log=log,
-        model_name=model_name(spec.block_type))
+        fingerprint=fingerprint(identity), checkpoint=checkpoint,
+        where=checkpoint or spec.label, log=log, model_name=model_name(spec.block_type))
 
 
-def _resume(run: _RunState) -> None:
-    """Continue from the run's checkpoint when it exists and belongs to these settings."""
-    if run.checkpoint_path is None:
-        return
-    state = load_checkpoint(run.checkpoint_path, run.identity, run.log)
-    if state is None:
-        return
-    run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
-    if run.scheduler is not None and state.get("lr_scheduler"):
-        run.scheduler.load_state_dict(state["lr_scheduler"])
-    run.history = list(state["history"])
-    run.best = {"val_acc": state["best_val_acc"], "epoch": state["best_epoch"],
-                "state": state["best_model"]}
-    set_rng_state(state["rng"], run.rng, run.device)
-    run.start_epoch = state["epoch"]
-    run.log(f"resumed from {run.checkpoint_path} after epoch {run.start_epoch} "
-            f"(best val {run.best['val_acc']:.2f}% at epoch {run.best['epoch']})")
-
-
-def _train_epoch(run: _RunState, epoch: int, bar) -> dict:
-    """One pass over the training set; returns loss, running accuracy and seconds."""
-    recipe, device = run.spec.recipe, run.device
-    run.model.train()
-    _sync(device)
-    t0 = time.perf_counter()
-    perm = torch.randperm(len(run.train_idx), generator=run.rng).to(device)
-    # the epoch's augmentation numbers in one draw and one copy: no per-step host-device sync
-    aug = (draw_augmentation(len(run.train_idx), recipe.batch_size, run.rng, recipe.crop_padding,
-                             device) if recipe.augment else None)
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.int64)
-    # test-only hooks (cifar_nets/engine/faults.py), False unless CIFAR_ABLATION_FAULT is set
-    kill_mid_epoch = faults.fault("kill_in_epoch", epoch, run.fault_scope)
-    poison = (float("nan") if faults.fault("nan_loss", epoch, run.fault_scope) else
-              float("inf") if faults.fault("inf_loss", epoch, run.fault_scope) else None)
-    try:
-        for start in range(0, len(run.train_idx), recipe.batch_size):
-            if kill_mid_epoch and start > 0:
-                faults.kill()
-            sl = slice(start, start + recipe.batch_size)
-            idx = run.train_idx[perm[sl]]
-            xb = run.data.x[idx]
-            if aug is not None:
-                xb = augment_batch(xb, None, recipe.crop_padding,
-                                   tuple(None if a is None else a[sl] for a in aug))
-            xb, yb = run.data.normalise(xb), run.data.y[idx]
-
-            def forward_backward(net):
-                with autocast(device, run.resolved["bf16"]):
-                    out = net(xb)
-                    loss = F.cross_entropy(out.float(), yb, label_smoothing=recipe.label_smoothing)
-                    if poison is not None:
-                        loss = loss + poison
-                run.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                return out, loss
-
-            out, loss = run.train_step(forward_backward)
-            run.optimizer.step()
-            if run.scheduler is not None:
-                run.scheduler.step()
-            loss_sum += loss.detach().double() * len(yb)
-            correct += (out.detach().argmax(1) == yb).sum()
-            if bar is not None:
-                bar.update(1)
-    except torch.OutOfMemoryError as exc:
-        raise RuntimeError(
-            f"out of memory on {device} in epoch {epoch} with batch_size "
-            f"{recipe.batch_size}: lower batch_size or eval_batch_size ({exc})") from None
-    _sync(device)
-    seconds = time.perf_counter() - t0
-    loss = loss_sum.item() / len(run.train_idx)
-    if not math.isfinite(loss):
-        raise TrainingDiverged(
-            f"{run.model_name} n_blocks={run.spec.n_blocks} seed={run.spec.seed}: training loss "
-            f"became {loss} in epoch {epoch} (lr {recipe.lr}); stopping this run")
-    return {"train_loss": loss, "train_acc_running": 100.0 * correct.item() / len(run.train_idx),
-            "seconds": seconds}
-
-
-def _end_of_epoch(run: _RunState, epoch: int, trained: dict, bar) -> None:
-    """Validation and eval-mode train accuracy, history, best weights, log line, checkpoint."""
-    opts, bf16 = run.options, run.resolved["bf16"]
-    t1 = time.perf_counter()
-    try:
-        val_acc, train_acc = (
-            top1_accuracy(predict_logits(run.model, run.data, idx, opts.eval_batch_size, bf16),
-                          run.data.y[idx]) for idx in (run.val_idx, run.train_eval_idx))
-    except torch.OutOfMemoryError as exc:
-        raise RuntimeError(
-            f"out of memory on {run.device} evaluating epoch {epoch} with eval_batch_size "
-            f"{opts.eval_batch_size}: lower eval_batch_size ({exc})") from None
-    row = {"epoch": epoch, "train_loss": trained["train_loss"],
-           "train_acc_running": trained["train_acc_running"], "train_acc": train_acc,
-           "val_acc": val_acc, "lr": run.optimizer.param_groups[0]["lr"],
-           "seconds": trained["seconds"],
-           "eval_seconds": time.perf_counter() - t1,
-           "images_per_s": len(run.train_idx) / trained["seconds"]}
-    run.history.append(row)
-    if val_acc > run.best["val_acc"]:
-        run.best = {"val_acc": val_acc, "epoch": epoch, "state": _state_copy(run.model)}
-    if bar is not None:
-        bar.clear()  # keep the epoch line above the progress bar
-    run.log(f"epoch {epoch:3d}/{run.spec.recipe.epochs} loss {row['train_loss']:.4f} train "
-            f"{train_acc:6.2f}% (running {row['train_acc_running']:6.2f}%) val {val_acc:6.2f}% "
-            f"{row['seconds']:6.1f}s {row['images_per_s']:7.0f} img/s "
-            f"(+{row['eval_seconds']:.1f}s eval)")
-    if run.checkpoint_path is not None and (epoch % opts.checkpoint_every == 0
-                                            or epoch == run.spec.recipe.epochs):
-        save_checkpoint({
-            "fingerprint": run.fingerprint, "identity": run.identity, "epoch": epoch,
-            "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
-            "lr_scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
-            "history": run.history, "best_val_acc": run.best["val_acc"],
-            "best_epoch": run.best["epoch"], "best_model": run.best["state"],
-            "rng": rng_state(run.rng, run.device),
-        }, run.checkpoint_path)
-    if run.on_epoch is not None:
-        run.on_epoch(row)
-    if faults.fault("kill_after_epoch", epoch, run.fault_scope):
-        faults.kill()
-    if faults.fault("stop_after_epoch", epoch, run.fault_scope):
-        faults.kill(stop=True)
-
-
-def _summary(run: _RunState) -> TrainResult:
+def _summary(run: _Run, history: list[dict], best: dict, start_epoch: int) -> TrainResult:
     """The weights handed to evaluation and train.json's facts about the run."""
-    recipe, best, history = run.spec.recipe, run.best, run.history
+    recipe = run.spec.recipe
     if run.options.evaluate_weights == "best":
         weights, which = best["state"], f"best validation accuracy (epoch {best['epoch']})"
     else:
@@ -275,14 +299,14 @@ def _summary(run: _RunState) -> TrainResult:
         **environment_record(run.device),   # the machine and software (device included)
         # what the result depends on (run_identity) and the code it came from
         "data_sha256": run.identity["data"], "split_sha256": run.identity["split"],
-        "run_fingerprint": run.fingerprint, "resumed_after_epoch": run.start_epoch,
+        "run_fingerprint": run.fingerprint, "resumed_after_epoch": start_epoch,
         **project_version(),
     }
     run.log(f"done: best val {best['val_acc']:.2f}% at epoch {best['epoch']}; evaluating {which}")
     return TrainResult(history=history, weights=weights, summary=summary, identity=run.identity)
 
 
-def _progress_bar(run: _RunState, progress: bool | None):
+def _progress_bar(run: _Run, progress: bool | None, start_epoch: int):
     if not (sys.stderr.isatty() if progress is None else progress):
         return None
     try:
@@ -290,45 +314,5 @@ def _progress_bar(run: _RunState, progress: bool | None):
     except ImportError:
         return None
     steps = math.ceil(len(run.train_idx) / run.spec.recipe.batch_size)
-    return tqdm(total=run.spec.recipe.epochs * steps, initial=run.start_epoch * steps,
-                unit="step",
+    return tqdm(total=run.spec.recipe.epochs * steps, initial=start_epoch * steps, unit="step",
                 desc=f"{run.model_name} n{run.spec.n_blocks} s{run.spec.seed}", file=sys.stderr)
-
-
-def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray,
-              spec: RunSpec | None = None, options: EngineOptions | None = None, *,
-              checkpoint: str | Path | None = None, log: Callable[[str], None] = print,
-              progress: bool | None = None, max_epochs: int | None = None,
-              on_epoch: Callable[[dict], None] | None = None, **spec_fields) -> TrainResult:
-    """Train the run `spec` with engine `options` and return its history and weights.
-
-    `spec` may also be given field by field (block_type=, n_blocks=, seed=, recipe=, n_hidden=,
-    n_hidden_fc=). `checkpoint`: path of the resumable checkpoint (written after every epoch,
-    removed by the caller once outputs are safe). `max_epochs` stops early after that many
-    finished epochs in this call (used by tests to simulate a kill); the checkpoint then holds
-    the state. `on_epoch(row)` is called with each finished epoch's history row, after its
-    checkpoint.
-    """
-    spec = RunSpec.given(spec, spec_fields)
-    if options is None:
-        raise TypeError("train_run: options (EngineOptions) is required")
-    run = _set_up(x_train, y_train, train_idx, val_idx, spec, options, checkpoint, log)
-    run.on_epoch = on_epoch
-    _resume(run)
-    r, recipe = run.resolved, spec.recipe
-    log(f"{run.model_name} n_blocks={spec.n_blocks} seed={spec.seed} recipe={recipe.name}: "
-        f"{count_parameters(run.model):,} parameters, {len(run.train_idx)} train / "
-        f"{len(run.val_idx)} val images, device={run.device}, threads={torch.get_num_threads()}, "
-        f"bf16={r['bf16']}, channels_last={r['channels_last']}, compile={r['compile']}, "
-        f"tf32={r['tf32']}")
-    bar = _progress_bar(run, progress)
-    try:
-        for n, epoch in enumerate(range(run.start_epoch + 1, recipe.epochs + 1), start=1):
-            _end_of_epoch(run, epoch, _train_epoch(run, epoch, bar), bar)
-            if max_epochs is not None and n >= max_epochs and epoch < recipe.epochs:
-                return TrainResult(history=run.history, weights={},
-                                   summary={"stopped_after_epoch": epoch})
-    finally:
-        if bar is not None:
-            bar.close()
-    return _summary(run)
