@@ -84,7 +84,7 @@ def train_and_write(*, data: str | Path, split: str | Path, options: EngineOptio
     try:
         result = train_run(arrays.x_train, arrays.y_train, train_idx, val_idx, spec, options,
                            checkpoint=outputs.checkpoint, log=log, progress=progress,
-                           on_epoch=curves)
+                           on_epoch=curves, n_classes=len(arrays.class_names))
     finally:
         if curves is not None:
             curves.close()

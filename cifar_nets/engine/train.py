@@ -89,7 +89,7 @@ class _RunState:
 
 
 def _set_up(x_train, y_train, train_idx, val_idx, spec: RunSpec, options: EngineOptions,
-            checkpoint, log) -> _RunState:
+            checkpoint, log, n_classes: int | None = None) -> _RunState:
     """Device, options, data on the device, seeded model, optimizer, schedule, identity."""
     recipe = spec.recipe
     device = resolve_device(options.device)
@@ -107,7 +107,7 @@ def _set_up(x_train, y_train, train_idx, val_idx, spec: RunSpec, options: Engine
     torch.manual_seed(spec.seed)
     rng = torch.Generator().manual_seed(spec.seed)
     model = build_model(spec.block_type, spec.n_blocks, spec.n_hidden, spec.n_hidden_fc,
-                        recipe.dropout).to(device)
+                        recipe.dropout, **({"n_classes": n_classes} if n_classes else {})).to(device)
     if resolved["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, recipe)
@@ -299,7 +299,8 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
               spec: RunSpec | None = None, options: EngineOptions | None = None, *,
               checkpoint: str | Path | None = None, log: Callable[[str], None] = print,
               progress: bool | None = None, max_epochs: int | None = None,
-              on_epoch: Callable[[dict], None] | None = None, **spec_fields) -> TrainResult:
+              on_epoch: Callable[[dict], None] | None = None, n_classes: int | None = None,
+              **spec_fields) -> TrainResult:
     """Train the run `spec` with engine `options` and return its history and weights.
 
     `spec` may also be given field by field (block_type=, n_blocks=, seed=, recipe=, n_hidden=,
@@ -307,12 +308,12 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
     removed by the caller once outputs are safe). `max_epochs` stops early after that many
     finished epochs in this call (used by tests to simulate a kill); the checkpoint then holds
     the state. `on_epoch(row)` is called with each finished epoch's history row, after its
-    checkpoint.
+    checkpoint. `n_classes`: the network's outputs (the dataset's classes; None: CIFAR-10's 10).
     """
     spec = RunSpec.given(spec, spec_fields)
     if options is None:
         raise TypeError("train_run: options (EngineOptions) is required")
-    run = _set_up(x_train, y_train, train_idx, val_idx, spec, options, checkpoint, log)
+    run = _set_up(x_train, y_train, train_idx, val_idx, spec, options, checkpoint, log, n_classes)
     run.on_epoch = on_epoch
     _resume(run)
     r, recipe = run.resolved, spec.recipe

@@ -294,8 +294,8 @@ def images_used_text(data: dict) -> str:
     return f" ({' and '.join(parts)}: data.use_train_images, data.use_test_images)"
 
 
-def report_title(data_label: str) -> str:
-    return f"CIFAR-10 ablation study ({data_label})"
+def report_title(data_label: str, dataset_label: str = "CIFAR-10") -> str:
+    return f"{dataset_label} ablation study ({data_label})"
 
 
 def report_intro(n_runs: int, data_label: str, study: dict, data: dict | None = None):
