@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from cifar_nets import BLOCK_TYPES
-from cifar_nets.data.dataset import datasets, fill_data_defaults
+from cifar_nets.data.dataset import datasets, fill_dataset_values
 from cifar_nets.engine.custom_blocks import CustomBlockError, check_custom_blocks, study_block_types
 from cifar_nets.params import canonical_order
 from cifar_nets.study.tune import tune_config_error
@@ -228,7 +228,7 @@ def validate_config(config: dict, schema: dict) -> dict:
     if errors:
         raise ConfigError(_schema_error_message(errors[0]))
     _fill_defaults(cfg, schema)
-    cfg["data"] = fill_data_defaults(cfg["data"])   # nulls: the dataset's own (data/dataset.py)
+    fill_dataset_values(cfg)   # null data values, recipes' mean/std 'dataset': the dataset's own
     check_semantics(cfg)
     return canonical_order(cfg, schema, read_config_file(DEFAULT_CONFIG))   # params.py: by repr
 

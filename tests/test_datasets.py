@@ -63,6 +63,12 @@ def test_the_config_picks_the_dataset_and_fills_in_its_own_values():
     c100 = load_config(overrides={"data": {"dataset": "cifar100"}})["data"]
     assert (c100["source"], c100["md5"], c100["label"]) == (
         get_dataset("cifar100").url, get_dataset("cifar100").md5, "CIFAR-100")
+    # a recipe's mean/std `dataset` (config.yaml's modern recipe) is the dataset's normalisation
+    modern = [load_config(overrides={"data": {"dataset": name}})["recipes"]["modern"]
+              for name in ("cifar10", "cifar100")]
+    assert [tuple(m["mean"]) for m in modern] == [get_dataset("cifar10").mean, get_dataset("cifar100").mean]
+    assert [tuple(m["std"]) for m in modern] == [get_dataset("cifar10").std, get_dataset("cifar100").std]
+    assert modern[0]["mean"] == [0.4914, 0.4822, 0.4465] and modern[0]["std"] == [0.2470, 0.2435, 0.2616]
     given = load_config(overrides={"data": {"dataset": "cifar100", "label": "mine", "train_images": 300}})
     assert (given["data"]["label"], given["data"]["train_images"]) == ("mine", 300)
     with pytest.raises(ConfigError, match=r"^data\.dataset: 'svhn' is not one of"):

@@ -119,6 +119,18 @@ def dataset_of(data_config: dict) -> Dataset:
     return get_dataset((data_config or {}).get("dataset") or DEFAULT_DATASET)
 
 
+def fill_dataset_values(cfg: dict) -> None:
+    """A validated config, in place: `data` with the dataset's own values where it leaves them
+    null (:func:`fill_data_defaults`), and a recipe's `mean` / `std` given as `dataset` the
+    dataset's normalisation."""
+    cfg["data"] = fill_data_defaults(cfg["data"])
+    ds = dataset_of(cfg["data"])
+    for recipe in (cfg.get("recipes") or {}).values():
+        for key in ("mean", "std"):
+            if recipe.get(key) == "dataset":
+                recipe[key] = list(getattr(ds, key))
+
+
 def fill_data_defaults(data_config: dict) -> dict:
     """`data` with the dataset's own values where the config leaves them null: source (its
     official URL), md5, label, train_images and test_images. A copy; the rest is kept."""
