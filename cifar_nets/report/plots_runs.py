@@ -88,7 +88,7 @@ def _sample_grid(imgs, labels, class_names, path, title: str) -> Path:
             if len(idx):
                 ax.imshow(imgs[idx[0]], interpolation="nearest")
             ax.set_title(str(class_names[c]), fontsize=6)
-    fig.suptitle(f"{title} (one per class)", fontsize=12)
+    fig.suptitle(f"{title}, one per class", fontsize=12)
     fig.tight_layout()
     return save_figure(fig, path)
 
