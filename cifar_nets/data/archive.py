@@ -48,6 +48,7 @@ TRAIN_MEMBERS = _CIFAR10.layout.train_members
 TEST_MEMBER = _CIFAR10.layout.test_member
 META_MEMBER = _CIFAR10.layout.meta_member
 REQUIRED_MEMBERS = _CIFAR10.layout.members
+ROW_LENGTH = int(np.prod(_CIFAR10.image_shape))  # 3072: one CIFAR-10 image as a row
 
 README_MEMBER = "readme.html"
 # What marks an archive of synthetic images: cifar_nets.data.synthetic (archive_writer.README_HTML)
