@@ -355,6 +355,8 @@ def _program(words):
         return [sys.executable, "-m", "snakemake"]
     if words[:2] == ["python", "-m"]:
         return [sys.executable, "-m", words[2]]
+    if words[0] == "python" and len(words) > 1 and words[1].endswith(".py"):   # a script of the project
+        return [sys.executable, str(ROOT / words[1])]
     return [words[0]]
 
 
