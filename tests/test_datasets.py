@@ -189,6 +189,13 @@ def test_the_figures_stay_readable_at_100_classes(tmp_path):
         assert max(width, height) <= limit, (name, width, height)
 
 
+def test_sample_images_are_titled_by_their_dataset():
+    from cifar_nets.report.plots_runs import _sample_title
+    assert _sample_title(get_dataset("cifar10").class_names) == "CIFAR-10 sample images"
+    assert _sample_title(get_dataset("cifar100").class_names) == "CIFAR-100 sample images"
+    assert _sample_title(["a", "b", "c"]) == "Sample images (3 classes)"
+
+
 def test_cifar10s_confusion_keeps_its_names_and_counts(tmp_path):
     import matplotlib.pyplot as plt
     from cifar_nets.report import plots_runs

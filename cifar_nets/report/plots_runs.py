@@ -30,10 +30,11 @@ MANY_CLASSES = 20
 
 
 def plot_sample_images(images, labels, class_names, path, n_per_class: int = 4,
-                       title: str = "CIFAR-10 sample images") -> Path:
+                       title: str | None = None) -> Path:
     """Grid of example images: one column per class (class name as the column title),
     ``n_per_class`` rows. ``images`` is uint8 (N, 3, 32, 32) (channels-last is accepted too).
-    With more than MANY_CLASSES classes: one image per class, in a square grid, each titled."""
+    With more than MANY_CLASSES classes: one image per class, in a square grid, each titled.
+    `title`: by default the dataset's whose class names these are ("CIFAR-10 sample images")."""
     imgs = np.asarray(images)
     labels = np.asarray(labels).astype(int).ravel()
     if imgs.ndim != 4:
@@ -52,6 +53,7 @@ def plot_sample_images(images, labels, class_names, path, n_per_class: int = 4,
     class_names = list(class_names)
     n_cls = len(class_names)
     n_per_class = max(1, int(n_per_class))
+    title = title or _sample_title(class_names)
     if n_cls > MANY_CLASSES:
         return _sample_grid(imgs, labels, class_names, path, title)
 
@@ -244,8 +246,7 @@ def plot_confused_pairs(pairs: pd.DataFrame, path, title: str, top: int = 10) ->
 # --------------------------------------------------------------------------------------------
 def draw_sample_images(arrays, path, options) -> Path:
     return plot_sample_images(arrays.x_train, arrays.y_train, arrays.class_names, path,
-                              n_per_class=options["sample_images_per_class"],
-                              title=_sample_title(arrays.class_names))
+                              n_per_class=options["sample_images_per_class"])
 
 
 def _sample_title(class_names) -> str:
