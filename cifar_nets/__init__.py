@@ -57,10 +57,10 @@ def block_order(block_types) -> list[str]:
 # models.BLOCKS, the one registry; every module, the config schema and the CLI take them from here.
 BLOCK_TYPES, MODEL_NAMES = _builtin_blocks()
 
-CLASS_NAMES = (
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
-)
+# CIFAR-10's class names, for one release: every dataset's are its own (cifar_nets/data/sets/)
+from cifar_nets.data.dataset import get_dataset as _get_dataset  # noqa: E402
+
+CLASS_NAMES = _get_dataset("cifar10").class_names
 
 # The config's `engine` keys that can change what a run computes (part of a run's identity and
 # the workflow's train/evaluate params): declared beside the option type, in cifar_nets.engine.recipe.

@@ -8,7 +8,8 @@ Settings come from config.yaml, then each --configfile merged over it (as `snake
 flags (--epochs, --batch-size, --lr for the chosen recipe; --bf16, --device for the engine;
 --n-hidden for the model). The run is the first of each study axis unless --recipe,
 --block-type, --n-blocks or --seed say otherwise. --data and --split default to the workflow's
-files (results/data/cifar10.npz, results/data/split-seed<split.seed>.npz).
+files (results/data/cifar10.npz for CIFAR-10, the data.dataset's cache otherwise;
+results/data/split-seed<split.seed>.npz).
 
 Writes OUT/model.pt, OUT/history.csv, OUT/train.json and resumes from OUT/checkpoint.pt if
 present: the same library call (cifar_nets.engine.run.train_and_write, with a RunSpec and its
@@ -30,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--configfile", action="append", default=[], type=Path)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override one config key, e.g. engine.channels_last=false")
-    ap.add_argument("--data", help="cached arrays (default: results/data/cifar10.npz)")
+    ap.add_argument("--data", help="cached arrays (default: the dataset's, results/data/cifar10.npz for cifar10)")
     ap.add_argument("--split", help="split file (default: results/data/split-seed<split.seed>.npz)")
     ap.add_argument("--recipe")
     ap.add_argument("--block-type", help=f"{', '.join(BLOCK_TYPES)} or a block of your own "
@@ -134,8 +135,10 @@ def main(argv=None) -> int:
         device_err = device_error(cfg["engine"]["device"])
         if device_err:
             raise ConfigError(device_err)
-        data = _existing(args.data or "results/data/cifar10.npz", "--data",
-                         "run `snakemake --cores 1 results/data/cifar10.npz` first, or pass --data")
+        from cifar_nets.data.dataset import dataset_of
+        cache = dataset_of(cfg["data"]).cache_path      # CIFAR-10's: results/data/cifar10.npz
+        data = _existing(args.data or cache, "--data",
+                         f"run `snakemake --cores 1 {cache}` first, or pass --data")
         split = _existing(args.split or f"results/data/split-seed{cfg['split']['seed']}.npz",
                           "--split", f"run `snakemake --cores 1 results/data/split-seed"
                                      f"{cfg['split']['seed']}.npz` first, or pass --split")

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from cifar_nets import BLOCK_TYPES
+from cifar_nets.data.dataset import datasets, fill_dataset_values
 from cifar_nets.engine.custom_blocks import CustomBlockError, check_custom_blocks, study_block_types
 from cifar_nets.params import canonical_order
 from cifar_nets.study.tune import tune_config_error
@@ -153,9 +154,10 @@ def coerce_strings(value, schema: dict):
 
 
 def load_schema(path=SCHEMA) -> dict:
-    """The schema, with the block types filled in from cifar_nets.BLOCK_TYPES."""
+    """The schema, with the block types and the datasets (cifar_nets/data/sets/) filled in."""
     schema = yaml.safe_load(Path(path).read_text())
     schema["properties"]["study"]["properties"]["block_types"]["items"]["enum"] = list(BLOCK_TYPES)
+    schema["properties"]["data"]["properties"]["dataset"]["enum"] = list(datasets())
     return schema
 
 
@@ -226,6 +228,7 @@ def validate_config(config: dict, schema: dict) -> dict:
     if errors:
         raise ConfigError(_schema_error_message(errors[0]))
     _fill_defaults(cfg, schema)
+    fill_dataset_values(cfg)   # null data values, recipes' mean/std 'dataset': the dataset's own
     check_semantics(cfg)
     return canonical_order(cfg, schema, read_config_file(DEFAULT_CONFIG))   # params.py: by repr
 
@@ -250,10 +253,8 @@ def check_semantics(cfg: dict) -> None:
                               f"{'training' if part == 'train' else 'test'} images (data.{part}_images); "
                               f"use at most {have}, or all")
     used = data["train_images"] if data["use_train_images"] == "all" else data["use_train_images"]
-    used_text = (f"{used}" if data["use_train_images"] == "all"
-                 else f"{used} (data.use_train_images)")
-    n_train = int(used * cfg["split"]["train_fraction"])
-    n_val = used - n_train
+    used_text = f"{used}" if data["use_train_images"] == "all" else f"{used} (data.use_train_images)"
+    n_train = int(used * cfg["split"]["train_fraction"]); n_val = used - n_train  # noqa: E702
     if n_train < 1 or n_val < 1:
         raise ConfigError(f"split.train_fraction: {cfg['split']['train_fraction']} leaves "
                           f"{n_train} training and {n_val} validation images of {used_text}")
@@ -263,9 +264,8 @@ def check_semantics(cfg: dict) -> None:
     # a precision target is met by the interval of a paired difference between two block types:
     # with one block type there is none, and every group would train max seeds for nothing
     if isinstance(seeds, dict) and len(study["block_types"]) < 2:
-        raise ConfigError(f"study.seeds: a precision target compares block types, but "
-                          f"study.block_types has only {study['block_types'][0]!r} - add a second "
-                          f"block type or give study.seeds as a list")
+        raise ConfigError(f"study.seeds: a precision target compares block types, but study.block_types has "
+                          f"only {study['block_types'][0]!r} - add a second block type or give study.seeds as a list")
     if cfg["logging"]["tensorboard"]:
         from cifar_nets.engine.tblog import tensorboard_available  # noqa: PLC0415
         if not tensorboard_available():

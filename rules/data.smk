@@ -1,12 +1,19 @@
-# Data: fetch the CIFAR-10 python archive (md5-checked), cache the images the study uses
-# (data.use_train_images / use_test_images) as one array file, split it.
+# Data: fetch the dataset's python archive (md5-checked), cache the images the study uses
+# (data.use_train_images / use_test_images) as one array file, split it. The dataset
+# (data.dataset, cifar_nets/data/sets/) names the files: CIFAR-10's are
+# results/data/cifar-10-python.tar.gz and results/data/cifar10.npz; every rule reads DATA_CACHE.
+from cifar_nets.data.dataset import dataset_of  # noqa: E402
+
+DATASET = dataset_of(config["data"])
+DATA_ARCHIVE = DATASET.archive_path
+DATA_CACHE = DATASET.cache_path
 
 
 rule download_cifar10:
     output:
-        "results/data/cifar-10-python.tar.gz",
+        DATA_ARCHIVE,
     log:
-        "logs/data/download_cifar10.log",
+        f"logs/data/download_{DATASET.name}.log",
     conda:
         "../envs/cifar-ablation.yaml"
     params:
@@ -18,11 +25,11 @@ rule download_cifar10:
 
 rule prepare_cifar10:
     input:
-        "results/data/cifar-10-python.tar.gz",
+        DATA_ARCHIVE,
     output:
-        "results/data/cifar10.npz",
+        DATA_CACHE,
     log:
-        "logs/data/prepare_cifar10.log",
+        f"logs/data/prepare_{DATASET.name}.log",
     conda:
         "../envs/cifar-ablation.yaml"
     resources:
@@ -40,7 +47,7 @@ rule prepare_cifar10:
 
 rule split:
     input:
-        "results/data/cifar10.npz",
+        DATA_CACHE,
     output:
         "results/data/split-seed{split_seed}.npz",
     log:

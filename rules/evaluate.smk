@@ -3,7 +3,7 @@
 
 rule evaluate:
     input:
-        data="results/data/cifar10.npz",
+        data=DATA_CACHE,
         weights=run_path("model.pt"),
         train_summary=run_path("train.json"),
         choice=tuning_gate,  # a tuned run's recipe (params) is its choice (rules/tune.smk)

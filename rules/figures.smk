@@ -4,7 +4,7 @@
 
 rule figure_samples:
     input:
-        "results/data/cifar10.npz",
+        DATA_CACHE,
     output:
         figure_outputs("data"),
     log:
@@ -23,7 +23,7 @@ rule figures_group:
         histories=lambda wildcards: group_runs(wildcards, run_path("history.csv")),
         metrics=lambda wildcards: group_runs(wildcards, run_path("metrics.json")),
         confusion=lambda wildcards: group_runs(wildcards, run_path("confusion.csv")),
-        data="results/data/cifar10.npz",  # whether its images are synthetic
+        data=DATA_CACHE,  # whether its images are synthetic
     output:
         figure_outputs("group", recipe="{recipe}", n_blocks="{n_blocks}"),
     log:

@@ -8,7 +8,7 @@ rule summarize:
         metrics=lambda wildcards: run_files(run_path("metrics.json")),
         predictions=lambda wildcards: run_files(run_path("predictions.csv")),
         rounds=seed_decision,
-        data="results/data/cifar10.npz",  # whether its images are synthetic
+        data=DATA_CACHE,  # whether its images are synthetic
     output:
         [
             (

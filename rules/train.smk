@@ -4,7 +4,7 @@
 
 rule train:
     input:
-        data="results/data/cifar10.npz",
+        data=DATA_CACHE,
         split=split_file,
         choice=tuning_gate,  # the tuned runs wait for the choice (rules/tune.smk)
     output:

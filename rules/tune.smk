@@ -6,7 +6,7 @@
 
 rule tune_train:
     input:
-        data="results/data/cifar10.npz",
+        data=DATA_CACHE,
         split=split_file,
     output:
         weights=tune_path("model.pt"),

@@ -118,3 +118,39 @@ def write_cifar_archive(path, per_class_train: int = 10, per_class_test: int = 2
             add_member(tar, tamper["device_member"], type_=tarfile.CHRTYPE)
 
     return write_archive(path, payloads, extra)
+
+
+def cifar100_arrays(per_class_train: int = 2, per_class_test: int = 1, seed: int = 0, n_classes: int = 100):
+    """Random images for a CIFAR-100-format archive: (x_train_hwc, y_train, x_test_hwc, y_test),
+    the classes in turn (0, 1, ..., 99, 0, 1, ...), a deterministic function of the arguments."""
+    rng = np.random.default_rng(seed)
+    y_train = np.tile(np.arange(n_classes), per_class_train).astype(np.int64)
+    y_test = np.tile(np.arange(n_classes), per_class_test).astype(np.int64)
+    x_train = rng.integers(0, 256, size=(len(y_train), 32, 32, 3), dtype=np.uint8)
+    x_test = rng.integers(0, 256, size=(len(y_test), 32, 32, 3), dtype=np.uint8)
+    return x_train, y_train, x_test, y_test
+
+
+def write_cifar100_archive(path, per_class_train: int = 2, per_class_test: int = 1, seed: int = 0, *,
+                           tamper: dict | None = None) -> str:
+    """A CIFAR-100 python-version archive (cifar-100-python/train, test, meta; fine and coarse
+    labels; readme.html with the mark of synthetic data) of `cifar100_arrays`; returns its md5.
+
+    tamper: bad_labels: True (train's first fine label becomes 100), bad_meta: True (99 fine
+    label names), drop_member: name (e.g. "meta")."""
+    from cifar_nets.data.archive_writer import readme_html
+    from cifar_nets.data.dataset import get_dataset
+
+    tamper = dict(tamper or {})
+    unknown = set(tamper) - {"bad_labels", "bad_meta", "drop_member"}
+    if unknown:
+        raise ValueError(f"unknown tamper options {sorted(unknown)}")
+    ds = get_dataset("cifar100")
+    members = archive_members(*cifar100_arrays(per_class_train, per_class_test, seed), ds)
+    if tamper.get("bad_labels"):
+        members[0][1][b"fine_labels"][0] = 100
+    if tamper.get("bad_meta"):
+        members[-1][1][b"fine_label_names"] = members[-1][1][b"fine_label_names"][:99]
+    payloads = [(name, py2_dumps(obj)) for name, obj in members if name != tamper.get("drop_member")]
+    payloads.append(("readme.html", readme_html(ds)))
+    return write_archive(path, payloads, directory=ds.layout.directory)

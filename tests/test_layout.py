@@ -129,12 +129,17 @@ def test_nothing_climbs_back_up_inside_the_engine():
 
 def test_the_data_layers_stack_one_way():
     """arrays (cache, split, DataError) <- fetch <- archive (the reader) <- archive_writer
-    <- synthetic: each imports only the ones below it (and io), never what uses the data."""
+    <- synthetic: each imports only the ones below it (and io), never what uses the data. Below
+    them all the datasets: data.dataset (what a dataset is, the registry) and one file each in
+    data/sets/, which import nothing else."""
     graph = import_graph()
-    below = {"data.arrays": {"io"}, "data.fetch": {"data.arrays", "io"},
-             "data.archive": {"data.arrays", "data.fetch"},
-             "data.archive_writer": {"data.archive", "io"},
+    below = {"data.dataset": set(), "data.arrays": {"io", "data.dataset"},
+             "data.fetch": {"data.arrays", "io"},
+             "data.archive": {"data.arrays", "data.fetch", "data.dataset"},
+             "data.archive_writer": {"data.archive", "io", "data.dataset"},
              "data.synthetic": {"data.archive_writer", "io", "cli"}}
+    below.update({m: {"data.dataset"} for m in graph if m.startswith("data.sets.")})
+    assert {"data.sets.cifar10", "data.sets.cifar100"} <= set(below), sorted(graph)
     for module, allowed in below.items():
         assert graph[module] <= allowed, (module, graph[module] - allowed)
 

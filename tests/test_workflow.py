@@ -222,6 +222,7 @@ def two_recipes(tmp_path_factory):
 # it, and that every key of config/schema.yaml is here once). Each entry: the key, a YAML change
 # of it merged over the finished two-recipe study above, and the words the docs use.
 RERUNS = [
+    ("data.dataset", "data: {dataset: cifar100}", "everything"),
     ("data.source", "data: {source: elsewhere/cifar-10-python.tar.gz}", "everything"),
     ("data.md5", "data: {md5: 0123456789abcdef0123456789abcdef}", "everything"),
     ("data.label", "data: {label: another name}", "summary tables, figures and report"),

@@ -1,4 +1,4 @@
-"""Fetch the CIFAR-10 python archive from config data.source and check its md5."""
+"""Fetch the dataset's python archive from config data.source and check its md5."""
 from cifar_nets.logs import log_to
 
 log = log_to(snakemake.log[0])  # noqa: F821 - `snakemake` is injected by the script directive

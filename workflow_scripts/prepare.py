@@ -8,8 +8,11 @@ from cifar_nets.data.arrays import content_sha256  # noqa: E402
 
 archive, cache, params = snakemake.input[0], snakemake.output[0], snakemake.params
 expected = (params.train_images, params.test_images)
+# the dataset (data.dataset) says how to read the archive; it is not a param: it names the
+# archive and the cache (rules/data.smk), so changing it reruns this already
 arrays = prepare_cache(archive, cache, params.md5, expected_counts=expected,
-                       use=(params.use_train_images, params.use_test_images))
+                       use=(params.use_train_images, params.use_test_images),
+                       dataset=snakemake.config["data"]["dataset"])  # noqa: F821
 log(f"{archive}: {params.train_images} training and {params.test_images} test images; the study "
     f"uses {len(arrays.y_train)} and {len(arrays.y_test)} (data.use_train_images "
     f"{params.use_train_images}, data.use_test_images {params.use_test_images}) -> {cache} "

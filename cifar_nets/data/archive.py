@@ -1,8 +1,13 @@
-"""The official CIFAR-10 "python version" archive: read it safely, and turn it into the cache.
+"""A dataset's official "python version" archive (CIFAR-10, CIFAR-100): read it safely, and
+turn it into the cache.
 
-The archive (`cifar-10-python.tar.gz`) holds `cifar-10-batches-py/data_batch_1..5`, `test_batch`
-and `batches.meta`: protocol-2 pickles written by Python 2, whose `data` entry is a uint8 array
-(N, 3072) laid out as a 1024-value R plane, then G, then B, each row-major 32x32. Reading it:
+Which members hold what is the dataset's layout (cifar_nets/data/dataset.py, one file per dataset in
+cifar_nets/data/sets/). CIFAR-10's archive (`cifar-10-python.tar.gz`) holds
+`cifar-10-batches-py/data_batch_1..5`, `test_batch` and `batches.meta` (labels under `labels`,
+class names under `label_names`); CIFAR-100's holds `cifar-100-python/train`, `test` and `meta`
+(`fine_labels`, `fine_label_names`). All are protocol-2 pickles written by Python 2, whose `data`
+entry is a uint8 array (N, 3072) laid out as a 1024-value R plane, then G, then B, each row-major
+32x32. Reading it:
 
 * happens in memory through `tarfile` (nothing is extracted to disk), streaming the gzip once;
 * rejects absolute or `..` member names and any link, device or fifo member;
@@ -29,17 +34,21 @@ from pathlib import Path
 
 import numpy as np
 
-from cifar_nets.data.arrays import IMAGE_SHAPE, N_CLASSES, CifarArrays, DataError, load_cache, use_images, write_cache
+from cifar_nets.data.arrays import CifarArrays, DataError, load_cache, use_images, write_cache
+from cifar_nets.data.dataset import Dataset, get_dataset
 from cifar_nets.data.fetch import CHUNK, check_md5, md5sum
 
-OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
-
-ARCHIVE_DIR = "cifar-10-batches-py"
-TRAIN_MEMBERS = tuple(f"data_batch_{i}" for i in range(1, 6))
-TEST_MEMBER = "test_batch"
-META_MEMBER = "batches.meta"
-REQUIRED_MEMBERS = (*TRAIN_MEMBERS, TEST_MEMBER, META_MEMBER)
+# CIFAR-10's archive, as this module named it before datasets were declared (one release);
+# every dataset's own are its Dataset's (cifar_nets/data/sets/)
+_CIFAR10 = get_dataset("cifar10")
+OFFICIAL_URL = _CIFAR10.url
+OFFICIAL_MD5 = _CIFAR10.md5
+ARCHIVE_DIR = _CIFAR10.layout.directory
+TRAIN_MEMBERS = _CIFAR10.layout.train_members
+TEST_MEMBER = _CIFAR10.layout.test_member
+META_MEMBER = _CIFAR10.layout.meta_member
+REQUIRED_MEMBERS = _CIFAR10.layout.members
+ROW_LENGTH = int(np.prod(_CIFAR10.image_shape))  # 3072: one CIFAR-10 image as a row
 
 README_MEMBER = "readme.html"
 # What marks an archive of synthetic images: cifar_nets.data.synthetic (archive_writer.README_HTML)
@@ -48,7 +57,6 @@ README_MEMBER = "readme.html"
 SYNTHETIC_MARK = b"cifar_nets.data.synthetic"
 MAX_README_BYTES = 1 << 20
 
-ROW_LENGTH = 3 * 32 * 32  # 3072
 MAX_MEMBER_BYTES = 1 << 30  # the official batches are ~31 MB; refuse absurd sizes
 
 
@@ -73,7 +81,7 @@ class _RefusedGlobal(Exception):
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only the three numpy globals a CIFAR-10 batch needs; everything else is refused."""
+    """Resolves only the three numpy globals a CIFAR batch needs; everything else is refused."""
 
     def find_class(self, module, name):
         try:
@@ -104,42 +112,45 @@ def _str_keys(obj, where: str) -> dict:
     return {(k.decode("latin-1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
 
 
-def _parse_batch(obj, where: str) -> tuple[np.ndarray, np.ndarray]:
+def _parse_batch(obj, where: str, ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
     d = _str_keys(obj, where)
-    for key in ("data", "labels"):
+    label_key, row_length, n_classes = ds.layout.label_key, int(np.prod(ds.image_shape)), ds.n_classes
+    for key in ("data", label_key):
         if key not in d:
-            raise DataError(f"{where}: missing key {key!r} (expected 'data' and 'labels')")
-    data, labels = d["data"], d["labels"]
+            raise DataError(f"{where}: missing key {key!r} (expected 'data' and {label_key!r})")
+    data, labels = d["data"], d[label_key]
     if not isinstance(data, np.ndarray):
         raise DataError(f"{where}: 'data' is a {type(data).__name__}, expected a uint8 numpy array")
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != ROW_LENGTH:
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != row_length:
         raise DataError(f"{where}: 'data' is {data.dtype} with shape {data.shape}, "
-                        f"expected uint8 with shape (N, {ROW_LENGTH})")
+                        f"expected uint8 with shape (N, {row_length})")
     if data.shape[0] == 0:
         raise DataError(f"{where}: 'data' has no images, expected at least one")
     if not isinstance(labels, (list, tuple, np.ndarray)):
-        raise DataError(f"{where}: 'labels' is a {type(labels).__name__}, expected a list of integers")
+        raise DataError(f"{where}: {label_key!r} is a {type(labels).__name__}, expected a list of integers")
     try:
         y = np.asarray(labels)
     except (ValueError, TypeError, OverflowError) as e:
-        raise DataError(f"{where}: 'labels' is not a list of integers ({e})") from None
+        raise DataError(f"{where}: {label_key!r} is not a list of integers ({e})") from None
     if y.ndim != 1 or y.dtype.kind not in "iu":
-        raise DataError(f"{where}: 'labels' is not a flat list of integers (got dtype {y.dtype}, shape {y.shape})")
+        raise DataError(f"{where}: {label_key!r} is not a flat list of integers "
+                        f"(got dtype {y.dtype}, shape {y.shape})")
     if len(y) != data.shape[0]:
         raise DataError(f"{where}: {len(y)} labels for {data.shape[0]} images, expected equal counts")
-    bad = (y < 0) | (y >= N_CLASSES)
+    bad = (y < 0) | (y >= n_classes)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{where}: label {int(y[i])} at index {i} is outside 0..{N_CLASSES - 1}")
-    return data.reshape(-1, *IMAGE_SHAPE), y.astype(np.int64)
+        raise DataError(f"{where}: label {int(y[i])} at index {i} is outside 0..{n_classes - 1}")
+    return data.reshape(-1, *ds.image_shape), y.astype(np.int64)
 
 
-def _parse_meta(obj, where: str) -> tuple[str, ...]:
+def _parse_meta(obj, where: str, ds: Dataset) -> tuple[str, ...]:
     d = _str_keys(obj, where)
-    names = d.get("label_names")
-    if not isinstance(names, (list, tuple)) or len(names) != N_CLASSES:
+    key, n_classes = ds.layout.names_key, ds.n_classes
+    names = d.get(key)
+    if not isinstance(names, (list, tuple)) or len(names) != n_classes:
         got = f"{len(names)} entries" if isinstance(names, (list, tuple)) else repr(type(names).__name__)
-        raise DataError(f"{where}: 'label_names' has {got}, expected a list of {N_CLASSES} names")
+        raise DataError(f"{where}: {key!r} has {got}, expected a list of {n_classes} names")
     out = []
     for n in names:
         if isinstance(n, bytes):
@@ -158,14 +169,19 @@ def _bad_member_name(name: str) -> bool:
             or ".." in re.split(r"[/\\]", name))
 
 
-def read_cifar_archive(path: str | os.PathLike) -> CifarArrays:
-    """Read and validate a CIFAR-10 python-version archive entirely in memory.
+def read_cifar_archive(path: str | os.PathLike, dataset: Dataset | str | None = None) -> CifarArrays:
+    """Read and validate a dataset's python-version archive (default CIFAR-10) entirely in memory.
 
     The gzip stream is read once, front to back, and checked to its end (so a truncated or
-    corrupt file is always noticed); every member header is inspected, but only the seven
-    expected members (and readme.html, for the mark of synthetic data: SYNTHETIC_MARK) are read.
-    Training batches are concatenated in order 1..5.
+    corrupt file is always noticed); every member header is inspected, but only the members of
+    the dataset's layout (and readme.html, for the mark of synthetic data: SYNTHETIC_MARK) are
+    read. Training batches are concatenated in the layout's order (CIFAR-10: 1..5). A dataset
+    with a reader of its own (Dataset.reader) is read by it.
     """
+    ds = dataset if isinstance(dataset, Dataset) else get_dataset(dataset)
+    if ds.reader is not None:
+        return ds.reader(path)
+    layout = ds.layout
     path = Path(path)
     src = str(path)
     try:
@@ -174,7 +190,7 @@ def read_cifar_archive(path: str | os.PathLike) -> CifarArrays:
     except OSError as e:
         raise DataError(f"{src}: cannot read archive ({e.strerror or e})") from None
     if magic != b"\x1f\x8b":
-        raise DataError(f"{src}: not a gzip file, expected a .tar.gz archive (cifar-10-python.tar.gz)")
+        raise DataError(f"{src}: not a gzip file, expected a .tar.gz archive ({ds.archive_file})")
 
     parsed: dict[str, object] = {}
     synthetic = False
@@ -194,10 +210,10 @@ def read_cifar_archive(path: str | os.PathLike) -> CifarArrays:
                         raise DataError(f"{src}: member {name!r} is a {kind}, expected only regular files")
                     rel = name[2:] if name.startswith("./") else name
                     top, _, base = rel.partition("/")
-                    if top == ARCHIVE_DIR and base == README_MEMBER and m.size <= MAX_README_BYTES:
+                    if top == layout.directory and base == README_MEMBER and m.size <= MAX_README_BYTES:
                         synthetic = synthetic or SYNTHETIC_MARK in tar.extractfile(m).read()
                         continue
-                    if top != ARCHIVE_DIR or base not in REQUIRED_MEMBERS:
+                    if top != layout.directory or base not in layout.members:
                         continue  # unexpected extra regular member: skipped, never read
                     where = f"{base} in {src}"
                     if base in parsed:
@@ -210,7 +226,8 @@ def read_cifar_archive(path: str | os.PathLike) -> CifarArrays:
                         raise tarfile.ReadError("unexpected end of data")
                     obj = _unpickle(raw, where)
                     del raw
-                    parsed[base] = _parse_meta(obj, where) if base == META_MEMBER else _parse_batch(obj, where)
+                    parsed[base] = (_parse_meta(obj, where, ds) if base == layout.meta_member
+                                    else _parse_batch(obj, where, ds))
             # The tar reader stops at the end-of-archive marker; read the rest of the gzip stream so
             # its CRC and length trailer are checked too.
             while gz.read(CHUNK):
@@ -220,43 +237,46 @@ def read_cifar_archive(path: str | os.PathLike) -> CifarArrays:
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise DataError(f"{src}: truncated or corrupt archive ({type(e).__name__}: {e})") from None
 
-    missing = [n for n in REQUIRED_MEMBERS if n not in parsed]
+    missing = [n for n in layout.members if n not in parsed]
     if missing:
-        raise DataError(f"{src}: missing members {', '.join(f'{ARCHIVE_DIR}/{n}' for n in missing)}")
+        raise DataError(f"{src}: missing members {', '.join(f'{layout.directory}/{n}' for n in missing)}")
 
-    x_train = np.concatenate([parsed[n][0] for n in TRAIN_MEMBERS])
-    y_train = np.concatenate([parsed[n][1] for n in TRAIN_MEMBERS])
-    x_test, y_test = parsed[TEST_MEMBER]
+    x_train = np.concatenate([parsed[n][0] for n in layout.train_members])
+    y_train = np.concatenate([parsed[n][1] for n in layout.train_members])
+    x_test, y_test = parsed[layout.test_member]
     return CifarArrays(x_train=x_train, y_train=y_train,
                        x_test=np.array(x_test, dtype=np.uint8, copy=True), y_test=y_test,
-                       class_names=parsed[META_MEMBER], synthetic=synthetic)
+                       class_names=parsed[layout.meta_member], synthetic=synthetic)
 
 
 # --------------------------------------------------------------------------- archive -> cache
 
 def prepare_cache(archive: str | os.PathLike, cache: str | os.PathLike, md5: str,
                   expected_counts: tuple[int, int] | None = None,
-                  use: tuple[int | str | None, int | str | None] = (None, None)) -> CifarArrays:
+                  use: tuple[int | str | None, int | str | None] = (None, None),
+                  dataset: Dataset | str | None = None) -> CifarArrays:
     """Verify the archive's md5, read it, check its (train, test) image counts against
     `expected_counts` when given, keep the (train, test) images `use` asks for
     (:func:`use_images`; None or "all" keeps every image), and write the .npz cache of what is
-    kept; return those arrays. Every later step (split, training, evaluation, figures) reads
+    kept; return those arrays. `dataset` (a Dataset or its name; default CIFAR-10) says how to
+    read the archive. Every later step (split, training, evaluation, figures) reads
     the cache, so it sees only the images the study uses.
 
     On failure nothing is left at `cache` (an older cache there is removed as well).
     """
     archive, cache = Path(archive), Path(cache)
+    ds = dataset if isinstance(dataset, Dataset) else get_dataset(dataset)
     want = check_md5(md5)
     try:
         try:
             got = md5sum(archive)
         except FileNotFoundError:
-            raise DataError(f"{archive}: no such file (expected the CIFAR-10 archive)") from None
+            raise DataError(f"{archive}: no such file (expected the {ds.label} archive)") from None
         except OSError as e:
             raise DataError(f"{archive}: cannot read ({e.strerror or e})") from None
         if got != want:
             raise DataError(f"{archive}: md5 is {got}, expected {want}")
-        arrays = read_cifar_archive(archive)
+        arrays = read_cifar_archive(archive, ds)
         found = (len(arrays.y_train), len(arrays.y_test))
         if expected_counts is not None and found != tuple(expected_counts):
             raise DataError(

@@ -1,9 +1,11 @@
-"""Write a CIFAR-10 archive in the official "python version" format: the inverse of
-`cifar_nets.data.archive`, used by `cifar_nets.data.synthetic` and by the tests' tampered archives.
+"""Write a dataset's archive in the official "python version" format: the inverse of
+`cifar_nets.data.archive`, used by `cifar_nets.data.synthetic`, the CIFAR-100-format stand-in
+(scripts/make_cifar100_standin.py) and the tests' tampered archives.
 
-The archive has the official layout (`cifar-10-batches-py/data_batch_1..5`, `test_batch`,
-`batches.meta`, `readme.html`, gzip-compressed tar) with pickles in the format Python 2's
-cPickle wrote them: protocol 2, dict keys and byte buffers as `str` (SHORT_BINSTRING /
+The archive has the dataset's official layout (cifar_nets/data/sets/; CIFAR-10:
+`cifar-10-batches-py/data_batch_1..5`, `test_batch`, `batches.meta`; CIFAR-100:
+`cifar-100-python/train`, `test`, `meta`), then `readme.html`, gzip-compressed tar, with pickles
+in the format Python 2's cPickle wrote them: protocol 2, dict keys and byte buffers as `str` (SHORT_BINSTRING /
 BINSTRING), numpy arrays through the globals `numpy.core.multiarray _reconstruct`, `numpy
 ndarray` and `numpy dtype` with REDUCE + BUILD, memo puts numbered from 1. The pickler below
 emits those opcodes by hand, so nothing depends on how the running numpy or Python would pickle.
@@ -21,15 +23,16 @@ from typing import Callable, Iterable
 import numpy as np
 
 from cifar_nets.data.archive import ARCHIVE_DIR, SYNTHETIC_MARK
+from cifar_nets.data.dataset import Dataset, get_dataset
 from cifar_nets.io import atomic_path
 
-# CIFAR-10's class names, in label order (batches.meta's label_names)
-CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+# CIFAR-10's class names, in label order (batches.meta's label_names), for one release
+CLASSES = get_dataset("cifar10").class_names
 
 
 def to_rows(x_hwc: np.ndarray) -> np.ndarray:
-    """(N, 32, 32, 3) images -> (N, 3072) rows: R plane, G plane, B plane, each row-major."""
-    return np.ascontiguousarray(x_hwc.transpose(0, 3, 1, 2).reshape(len(x_hwc), 3 * 32 * 32))
+    """(N, H, W, C) images -> (N, C*H*W) rows: R plane, G plane, B plane, each row-major."""
+    return np.ascontiguousarray(x_hwc.transpose(0, 3, 1, 2).reshape(len(x_hwc), -1))
 
 
 # --------------------------------------------------------------------------- a Python 2 style pickler
@@ -180,35 +183,62 @@ def py2_dumps(obj) -> bytes:
 
 # --------------------------------------------------------------------------- the archive
 
-def archive_members(x_train_hwc, y_train, x_test_hwc, y_test) -> list[tuple[str, dict]]:
-    """The official archive's pickled members as (name, dict) in archive order: five class-mixed
-    training batches (`numpy.array_split` of the training images), `test_batch`, `batches.meta`."""
+def _labels(ds: Dataset, y) -> dict:
+    """A batch's label entries: the layout's label key, and for CIFAR-100's fine labels the
+    coarse ones its archive holds beside them (a stand-in's: fine label // 5, 20 groups)."""
+    out = {ds.layout.label_key.encode(): [int(v) for v in y]}
+    if ds.layout.label_key == "fine_labels":
+        out[b"coarse_labels"] = [int(v) // 5 for v in y]
+    return out
+
+
+def archive_members(x_train_hwc, y_train, x_test_hwc, y_test,
+                    dataset: Dataset | str | None = None) -> list[tuple[str, dict]]:
+    """The official archive's pickled members as (name, dict) in archive order, for `dataset`
+    (default CIFAR-10): the layout's training batches (CIFAR-10: five class-mixed batches, the
+    `numpy.array_split` of the training images; CIFAR-100: one, `train`), its test batch and its
+    meta member."""
+    ds = dataset if isinstance(dataset, Dataset) else get_dataset(dataset)
+    names, layout = ds.class_names, ds.layout
     rows_train, rows_test = to_rows(x_train_hwc), to_rows(x_test_hwc)
-    batches = np.array_split(np.arange(len(y_train)), 5)
+    n_batches = len(layout.train_members)
+    batches = np.array_split(np.arange(len(y_train)), n_batches)
     members: list[tuple[str, dict]] = []
-    for b, idx in enumerate(batches, start=1):
-        members.append((f"data_batch_{b}", {
-            b"batch_label": f"training batch {b} of 5".encode(),
-            b"labels": [int(v) for v in y_train[idx]],
+    for b, (member, idx) in enumerate(zip(layout.train_members, batches), start=1):
+        members.append((member, {
+            b"batch_label": f"training batch {b} of {n_batches}".encode(),
+            **_labels(ds, y_train[idx]),
             b"data": rows_train[idx],
-            b"filenames": [f"{CLASSES[y]}_s_{b:01d}{i:05d}.png".encode() for i, y in zip(idx, y_train[idx])],
+            b"filenames": [f"{names[y]}_s_{b:01d}{i:05d}.png".encode() for i, y in zip(idx, y_train[idx])],
         }))
-    members.append(("test_batch", {
+    members.append((layout.test_member, {
         b"batch_label": b"testing batch 1 of 1",
-        b"labels": [int(v) for v in y_test],
+        **_labels(ds, y_test),
         b"data": rows_test,
-        b"filenames": [f"{CLASSES[y]}_t_{i:05d}.png".encode() for i, y in enumerate(y_test)],
+        b"filenames": [f"{names[y]}_t_{i:05d}.png".encode() for i, y in enumerate(y_test)],
     }))
-    members.append(("batches.meta", {
-        b"num_cases_per_batch": len(batches[0]),
-        b"label_names": [c.encode() for c in CLASSES],
-        b"num_vis": 3072,
-    }))
+    meta = {layout.names_key.encode(): [c.encode() for c in names]}
+    if layout.names_key == "fine_label_names":
+        meta[b"coarse_label_names"] = [f"group_{g:02d}".encode() for g in range((len(names) + 4) // 5)]
+    else:
+        meta.update({b"num_cases_per_batch": len(batches[0]), b"num_vis": int(np.prod(ds.image_shape))})
+    members.append((layout.meta_member, meta))
     return members
 
 
 # readme.html of a synthetic archive: SYNTHETIC_MARK in it marks the data synthetic when read
 README_HTML = b"<html>synthetic stand-in for CIFAR-10 (" + SYNTHETIC_MARK + b")</html>\n"
+
+
+def readme_html(dataset: Dataset | str | None = None, synthetic: bool = True, note: str = "") -> bytes:
+    """readme.html for a written archive: with the mark of synthetic data when `synthetic`
+    (CIFAR-10's synthetic one is README_HTML, byte for byte)."""
+    ds = dataset if isinstance(dataset, Dataset) else get_dataset(dataset)
+    if synthetic and not note and ds.name == "cifar10":
+        return README_HTML
+    text = note or f"stand-in for {ds.label}"
+    body = text.encode() + ((b" (" + SYNTHETIC_MARK + b")") if synthetic else b"")
+    return b"<html>" + body + b"</html>\n"
 
 
 def add_member(tar: tarfile.TarFile, name: str, payload: bytes = b"", type_=tarfile.REGTYPE,
@@ -229,13 +259,15 @@ def add_member(tar: tarfile.TarFile, name: str, payload: bytes = b"", type_=tarf
 
 
 def write_archive(path, payloads: Iterable[tuple[str, bytes]],
-                  extra: Callable[[tarfile.TarFile], None] | None = None) -> str:
-    """Write a gzip-compressed tar of `cifar-10-batches-py/<name>` members (name, bytes), then
-    whatever `extra(tar)` adds; atomically, byte-for-byte deterministic. Returns the md5."""
+                  extra: Callable[[tarfile.TarFile], None] | None = None,
+                  directory: str = ARCHIVE_DIR) -> str:
+    """Write a gzip-compressed tar of `<directory>/<name>` members (name, bytes; directory:
+    CIFAR-10's `cifar-10-batches-py` unless given, a dataset's is `Dataset.layout.directory`),
+    then whatever `extra(tar)` adds; atomically, byte-for-byte deterministic. Returns the md5."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for name, payload in payloads:
-            add_member(tar, f"{ARCHIVE_DIR}/{name}", payload)
+            add_member(tar, f"{directory}/{name}", payload)
         if extra is not None:
             extra(tar)
     with atomic_path(path) as tmp:
@@ -244,3 +276,16 @@ def write_archive(path, payloads: Iterable[tuple[str, bytes]],
         md5 = hashlib.md5(tmp.read_bytes(), usedforsecurity=False).hexdigest()
     return md5
 
+
+
+def write_dataset_archive(path, x_train_hwc, y_train, x_test_hwc, y_test,
+                          dataset: Dataset | str | None = None, *, synthetic: bool = True,
+                          note: str = "") -> str:
+    """Write `dataset`'s archive (official layout, Python 2 pickles, readme.html: with the mark
+    of synthetic data unless `synthetic` is False, `note` its text) holding these images (uint8
+    (N, H, W, C)) and labels; atomically, deterministic. Returns the md5."""
+    ds = dataset if isinstance(dataset, Dataset) else get_dataset(dataset)
+    members = archive_members(x_train_hwc, y_train, x_test_hwc, y_test, ds)
+    payloads = [*((name, py2_dumps(obj)) for name, obj in members),
+                ("readme.html", readme_html(ds, synthetic, note))]
+    return write_archive(path, payloads, directory=ds.layout.directory)

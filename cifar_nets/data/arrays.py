@@ -1,7 +1,8 @@
-"""CIFAR-10 in memory and on disk: the arrays, their cache, their checksums, the split.
+"""A dataset in memory and on disk: the arrays, their cache, their checksums, the split.
 
-`CifarArrays` holds the whole data set (uint8 images (N, 3, 32, 32), int64 labels, ten class
-names); `cifar_nets.data.archive` reads the official archive into it and `prepare_cache` writes the
+`CifarArrays` holds the whole data set (uint8 images (N, 3, 32, 32), int64 labels, the class
+names: ten for CIFAR-10, a hundred for CIFAR-100; cifar_nets/data/sets/); `cifar_nets.data.archive`
+reads the official archive into it and `prepare_cache` writes the
 part a study uses (`use_images`, `balanced_subset`) as an uncompressed .npz that every later step
 reads (`load_cache`, no pickles allowed). `content_sha256` is the checksum of a data set's content
 that a run's identity names; `make_split` / `write_split` / `load_split` are the train/validation
@@ -22,10 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cifar_nets.data.dataset import get_dataset
 from cifar_nets.io import atomic_path
 
-N_CLASSES = 10
-IMAGE_SHAPE = (3, 32, 32)
+# CIFAR-10's, for one release: a cache holds any dataset's (cifar_nets/data/dataset.py)
+N_CLASSES = get_dataset("cifar10").n_classes
+IMAGE_SHAPE = get_dataset("cifar10").image_shape
 
 
 class DataError(ValueError):
@@ -43,7 +46,7 @@ class CifarArrays:
     y_train: np.ndarray  # int64 (N,)
     x_test: np.ndarray  # uint8 (M, 3, 32, 32)
     y_test: np.ndarray  # int64 (M,)
-    class_names: tuple[str, ...]  # 10 names
+    class_names: tuple[str, ...]  # the dataset's class names, in label order
     # True: synthetic images (the archive's readme.html carries cifar_nets.data.archive.SYNTHETIC_MARK);
     # None: a cache written before caches recorded it (cache_is_synthetic refuses it)
     synthetic: bool | None = False
@@ -55,20 +58,23 @@ SYNTHETIC_KEY = "synthetic"   # a 0-d bool: whether the archive's images are syn
 
 
 def _check_arrays(a: CifarArrays, where: str) -> None:
+    names = a.class_names
+    if (not isinstance(names, tuple) or len(names) < 2
+            or not all(isinstance(n, str) and n for n in names)):
+        raise DataError(f"{where}: class_names is {names!r}, expected a tuple of at least 2 names")
+    n_classes = len(names)
+    shape = getattr(a.x_train, "shape", (None,))[1:]
     for part in ("train", "test"):
         x, y = getattr(a, f"x_{part}"), getattr(a, f"y_{part}")
-        if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != IMAGE_SHAPE:
+        if (not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 4 or x.shape[1] not in (1, 3)
+                or x.shape[1:] != shape):
             raise DataError(f"{where}: x_{part} is {getattr(x, 'dtype', type(x).__name__)} "
                             f"{getattr(x, 'shape', '')}, expected uint8 (N, 3, 32, 32)")
         if not isinstance(y, np.ndarray) or y.dtype != np.int64 or y.shape != (x.shape[0],):
             raise DataError(f"{where}: y_{part} is {getattr(y, 'dtype', type(y).__name__)} "
                             f"{getattr(y, 'shape', '')}, expected int64 ({x.shape[0]},)")
-        if y.size and (y.min() < 0 or y.max() >= N_CLASSES):
-            raise DataError(f"{where}: y_{part} has labels outside 0..{N_CLASSES - 1}")
-    names = a.class_names
-    if (not isinstance(names, tuple) or len(names) != N_CLASSES
-            or not all(isinstance(n, str) and n for n in names)):
-        raise DataError(f"{where}: class_names is {names!r}, expected a tuple of {N_CLASSES} names")
+        if y.size and (y.min() < 0 or y.max() >= n_classes):
+            raise DataError(f"{where}: y_{part} has labels outside 0..{n_classes - 1}")
 
 
 def write_cache(arrays: CifarArrays, path: str | os.PathLike) -> None:

@@ -232,7 +232,8 @@ def load_model(path, device="cpu", *, expect: dict | None = None,
     blob = torch.load(path, map_location="cpu", weights_only=True)
     if expect is not None:
         check_weights(blob, path, expect, run_fingerprint)
+    n_classes = blob["model"]["linear2.weight"].shape[0]   # the dataset's classes, as trained
     model = build_model(blob["block_type"], blob["n_blocks"], blob["n_hidden"],
-                        blob["n_hidden_fc"], blob["dropout"])
+                        blob["n_hidden_fc"], blob["dropout"], n_classes=n_classes)
     model.load_state_dict(blob["model"])
     return model.to(device).eval(), blob

@@ -24,6 +24,9 @@ import torch
 from torch import nn
 
 from cifar_nets import BLOCK_TYPES, MODEL_NAMES  # noqa: F401 - derived from BLOCKS below, re-exported
+from cifar_nets.data.dataset import get_dataset
+
+CIFAR10 = get_dataset("cifar10")   # the default dataset: its class count is a network's default
 
 KERNEL, STRIDE, PADDING, POOL = 3, 1, 1, 2
 
@@ -137,7 +140,7 @@ def feature_size(pixel_size: int) -> int:
 
 class DeepNet(nn.Module):
     def __init__(self, n_channels: int = 3, pixel_size: int = 32, n_hidden: int = 32,
-                 n_hidden_fc: int = 32, n_classes: int = 10, n_blocks: int = 6,
+                 n_hidden_fc: int = 32, n_classes: int = CIFAR10.n_classes, n_blocks: int = 6,
                  block_type: str = "res", dropout: float = 0.5) -> None:
         super().__init__()
         block = block_class(block_type)
@@ -174,7 +177,7 @@ class DeepNet(nn.Module):
 
 
 def build_model(block_type: str, n_blocks: int = 6, n_hidden: int = 32, n_hidden_fc: int = 32,
-                dropout: float = 0.5, n_classes: int = 10, pixel_size: int = 32) -> DeepNet:
+                dropout: float = 0.5, n_classes: int = CIFAR10.n_classes, pixel_size: int = 32) -> DeepNet:
     return DeepNet(n_channels=3, pixel_size=pixel_size, n_hidden=n_hidden, n_hidden_fc=n_hidden_fc,
                    n_classes=n_classes, n_blocks=n_blocks, block_type=block_type, dropout=dropout)
 

@@ -54,7 +54,7 @@ def train_and_write(spec: RunSpec, outputs: OutputPaths, *, data: str | Path, sp
     try:
         result = train_run(arrays.x_train, arrays.y_train, train_idx, val_idx, spec, options,
                            checkpoint=outputs.checkpoint, log=log, progress=progress,
-                           on_epoch=curves)
+                           on_epoch=curves, n_classes=len(arrays.class_names))
     finally:
         if curves is not None:
             curves.close()

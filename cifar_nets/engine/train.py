@@ -165,16 +165,18 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
               spec: RunSpec, options: EngineOptions, *, checkpoint: str | Path | None = None,
               log: Callable[[str], None] = print, progress: bool | None = None,
               max_epochs: int | None = None,
-              on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+              on_epoch: Callable[[dict], None] | None = None,
+              n_classes: int | None = None) -> TrainResult:
     """Train the run `spec` with engine `options` and return its history and weights.
 
     `checkpoint`: path of the resumable checkpoint (written after every `checkpoint_every`
     epochs and the last, removed by the caller once outputs are safe). `max_epochs` stops early
     after that many finished epochs in this call (used by tests to simulate a kill); the
     checkpoint then holds the state. `on_epoch(row)` is called with each finished epoch's history
-    row, after its checkpoint. The files around a run are cifar_nets.engine.run.train_and_write.
+    row, after its checkpoint. `n_classes`: the network's outputs (the dataset's classes; None:
+    CIFAR-10's 10). The files around a run are cifar_nets.engine.run.train_and_write.
     """
-    run = _set_up(x_train, y_train, train_idx, val_idx, spec, options, checkpoint, log)
+    run = _set_up(x_train, y_train, train_idx, val_idx, spec, options, checkpoint, log, n_classes)
     recipe = spec.recipe
     history, best, start_epoch = [], {"val_acc": -1.0, "epoch": 0, "state": None}, 0
     # resume only from a checkpoint this very run wrote (any other is set aside: checkpoints.py)
@@ -240,7 +242,7 @@ def train_run(x_train: np.ndarray, y_train: np.ndarray, train_idx: np.ndarray, v
 
 
 def _set_up(x_train, y_train, train_idx, val_idx, spec: RunSpec, options: EngineOptions,
-            checkpoint, log) -> _Run:
+            checkpoint, log, n_classes: int | None = None) -> _Run:
     """Device, options, data on the device, seeded model, optimizer, schedule, identity."""
     recipe = spec.recipe
     device = resolve_device(options.device)
@@ -258,7 +260,7 @@ def _set_up(x_train, y_train, train_idx, val_idx, spec: RunSpec, options: Engine
     torch.manual_seed(spec.seed)
     rng = torch.Generator().manual_seed(spec.seed)
     model = build_model(spec.block_type, spec.n_blocks, spec.n_hidden, spec.n_hidden_fc,
-                        recipe.dropout).to(device)
+                        recipe.dropout, **({"n_classes": n_classes} if n_classes else {})).to(device)
     if resolved["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, recipe)

@@ -23,9 +23,18 @@ from cifar_nets.report.plots import MODEL_ORDER, PALETTE, empty_figure, save_fig
 # --------------------------------------------------------------------------------------------
 # data
 # --------------------------------------------------------------------------------------------
-def plot_sample_images(images, labels, class_names, path, n_per_class: int = 4) -> Path:
+# More classes than this: the sample images show one image per class in a square grid, the
+# confusion heatmap has no counts in its cells and no class name on its axes (the most
+# confused pairs name them)
+MANY_CLASSES = 20
+
+
+def plot_sample_images(images, labels, class_names, path, n_per_class: int = 4,
+                       title: str | None = None) -> Path:
     """Grid of example images: one column per class (class name as the column title),
-    ``n_per_class`` rows. ``images`` is uint8 (N, 3, 32, 32) (channels-last is accepted too)."""
+    ``n_per_class`` rows. ``images`` is uint8 (N, 3, 32, 32) (channels-last is accepted too).
+    With more than MANY_CLASSES classes: one image per class, in a square grid, each titled.
+    `title`: by default the dataset's whose class names these are ("CIFAR-10 sample images")."""
     imgs = np.asarray(images)
     labels = np.asarray(labels).astype(int).ravel()
     if imgs.ndim != 4:
@@ -44,6 +53,9 @@ def plot_sample_images(images, labels, class_names, path, n_per_class: int = 4) 
     class_names = list(class_names)
     n_cls = len(class_names)
     n_per_class = max(1, int(n_per_class))
+    title = title or _sample_title(class_names)
+    if n_cls > MANY_CLASSES:
+        return _sample_grid(imgs, labels, class_names, path, title)
 
     fig, axes = plt.subplots(n_per_class, n_cls, figsize=(1.25 * n_cls, 1.3 * n_per_class + 0.3),
                              squeeze=False)
@@ -59,7 +71,26 @@ def plot_sample_images(images, labels, class_names, path, n_per_class: int = 4) 
                 ax.imshow(imgs[idx[r]], interpolation="nearest")
             if r == 0:
                 ax.set_title(str(name), fontsize=10)
-    fig.suptitle("CIFAR-10 sample images", fontsize=12)
+    fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _sample_grid(imgs, labels, class_names, path, title: str) -> Path:
+    """One image per class (its first), in label order, in a square grid."""
+    n_cls = len(class_names)
+    ncols = int(np.ceil(np.sqrt(n_cls)))
+    nrows = int(np.ceil(n_cls / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.1 * ncols, 1.2 * nrows + 0.4), squeeze=False)
+    for c in range(nrows * ncols):
+        ax = axes[c // ncols, c % ncols]
+        ax.axis("off")
+        if c < n_cls:
+            idx = np.flatnonzero(labels == c)
+            if len(idx):
+                ax.imshow(imgs[idx[0]], interpolation="nearest")
+            ax.set_title(str(class_names[c]), fontsize=6)
+    fig.suptitle(f"{title}, one per class", fontsize=12)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -145,23 +176,36 @@ def plot_accuracy_curves(histories: Mapping[str, pd.DataFrame | Sequence[pd.Data
 # errors
 # --------------------------------------------------------------------------------------------
 def plot_confusion_matrix(cm: pd.DataFrame, path, title: str) -> Path:
-    """Heatmap of a confusion matrix (rows = true class, columns = predicted) with counts."""
+    """Heatmap of a confusion matrix (rows = true class, columns = predicted) with counts.
+
+    With more than MANY_CLASSES classes the cells hold no counts and the axes no class names
+    (100 names would overlap): ticks mark every tenth class index, and the most confused pairs
+    (:func:`plot_confused_pairs`) name the classes."""
     cm = pd.DataFrame(cm)
     values = cm.to_numpy()
     is_int = np.issubdtype(values.dtype, np.integer) or (
         np.all(np.isfinite(values)) and np.allclose(values, np.round(values)))
     data = cm.astype(int) if is_int else cm
     k = max(len(cm.index), len(cm.columns))
-    size = max(5.0, 0.75 * k + 1.5)
+    few = k <= MANY_CLASSES
+    size = max(5.0, 0.75 * k + 1.5) if few else 9.0
     fig, ax = plt.subplots(figsize=(size + 1.0, size))
-    sns.heatmap(data, annot=True, fmt="d" if is_int else ".2f", cmap="Blues", square=True,
+    sns.heatmap(data, annot=few, fmt="d" if is_int else ".2f", cmap="Blues", square=True,
                 cbar_kws={"label": "count", "shrink": 0.8}, annot_kws={"fontsize": 8},
-                linewidths=0.5, linecolor="white", ax=ax)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
+                linewidths=0.5 if few else 0, linecolor="white", ax=ax,
+                xticklabels=True if few else False, yticklabels=True if few else False)
+    if few:
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+        plt.setp(ax.get_yticklabels(), rotation=0)
+    else:
+        ticks = np.arange(0, k, 10)
+        ax.set_xticks(ticks + 0.5, [str(t) for t in ticks], rotation=0)
+        ax.set_yticks(ticks + 0.5, [str(t) for t in ticks], rotation=0)
+        ax.set_xlabel(f"predicted class (index of {k}; the most confused pairs name them)")
+        ax.set_ylabel("true class (index)")
     ax.set_title(title)
-    plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
-    plt.setp(ax.get_yticklabels(), rotation=0)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -203,6 +247,14 @@ def plot_confused_pairs(pairs: pd.DataFrame, path, title: str, top: int = 10) ->
 def draw_sample_images(arrays, path, options) -> Path:
     return plot_sample_images(arrays.x_train, arrays.y_train, arrays.class_names, path,
                               n_per_class=options["sample_images_per_class"])
+
+
+def _sample_title(class_names) -> str:
+    """The dataset whose class names these are ("CIFAR-10 sample images"), else their count."""
+    from cifar_nets.data.dataset import datasets  # noqa: PLC0415
+
+    named = [d.label for d in datasets().values() if tuple(class_names) == d.class_names]
+    return f"{named[0]} sample images" if named else f"Sample images ({len(class_names)} classes)"
 
 
 def draw_accuracy_curves(group, path, options) -> Path:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cifar_nets.data.dataset import dataset_of
 from cifar_nets.report import figures as figs
 from cifar_nets.report.html import build_report
 from cifar_nets.study.seeds import stopping_sentences
@@ -16,10 +17,11 @@ from cifar_nets.report.tune_report import tuning_sections, with_tuning   # study
 
 
 def report_sections(tables: dict[str, pd.DataFrame], figures: list[dict], data_label: str,
-                    pair_counts: dict | None = None) -> list[dict]:
+                    pair_counts: dict | None = None, dataset: str = "cifar10") -> list[dict]:
     """Sections for every axis present. `figures`: the figures drawn, as
     cifar_nets.report.figures.figure_entries dicts whose `path` is the PNG; each lands in its
-    registry section with its registry caption."""
+    registry section with its registry caption. The notebook's numbers (CIFAR-10) are shown
+    beside a CIFAR-10 study only (`dataset`: config data.dataset)."""
     runs, seeds, paired = tables["runs"], tables["seeds"], tables["paired"]
     recipes = list(dict.fromkeys(runs.recipe))
     depths = sorted(runs.n_blocks.unique())
@@ -31,7 +33,7 @@ def report_sections(tables: dict[str, pd.DataFrame], figures: list[dict], data_l
         for n in depths:
             headline.append(ranking_sentence(seeds, r, n, data_label))
     cmp_sentences = [s for r in recipes for n in depths for s in comparison_sentences(paired, r, n)]
-    nb = notebook_comparison(runs)
+    nb = notebook_comparison(runs) if dataset == "cifar10" else pd.DataFrame()
     sections.append({
         "title": "Answer at a glance",
         "sentences": [s for s in headline if s] + verdict_sentences(paired)[:1]
@@ -129,8 +131,8 @@ def write_report(path, *, summary, figures: list[dict], pairs: dict, study: dict
     tables = {name: df for name, (df, _) in read.items()}
     synthetic = any(marked for _, marked in read.values())
     data = config["data"]
-    build_report(path, title=report_title(data_label),
+    build_report(path, title=report_title(data_label, dataset_of(data).label),
                  intro=report_intro(len(tables["runs"]), data_label, study, data),
-                 sections=with_tuning(report_sections(tables, figures, data_label, pairs),
+                 sections=with_tuning(report_sections(tables, figures, data_label, pairs, dataset_of(data).name),
                                       tuning_sections(tuning, figures)),
                  config=config, environment=environment, warning=data_warning(data, synthetic))

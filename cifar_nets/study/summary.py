@@ -294,8 +294,10 @@ def images_used_text(data: dict) -> str:
     return f" ({' and '.join(parts)}: data.use_train_images, data.use_test_images)"
 
 
-def report_title(data_label: str) -> str:
-    return f"CIFAR-10 ablation study ({data_label})"
+def report_title(data_label: str, dataset_label: str | None = None) -> str:
+    """'<dataset> ablation study (<data label>)'; the dataset by default the default one, CIFAR-10."""
+    from cifar_nets.data.dataset import get_dataset  # noqa: PLC0415
+    return f"{dataset_label or get_dataset().label} ablation study ({data_label})"
 
 
 def report_intro(n_runs: int, data_label: str, study: dict, data: dict | None = None):
