@@ -88,8 +88,8 @@ def split_file(wildcards):
 def numeric_engine():
     """The `engine` params of the train, tune_train and evaluate rules: the engine keys that can
     change what a run computes (NUMERIC_ENGINE_KEYS, cifar_nets/engine/recipe.py), so changing
-    one reruns the runs. The others (threads, GPUs, batch sizes of evaluation, checkpoint
-    interval) the job scripts read from the config: changing them reruns nothing."""
+    one reruns the runs. The job scripts read the other engine keys from the config
+    (recipe.job_engine): changing them reruns nothing."""
     return engine_params(config["engine"])
 
 
@@ -146,9 +146,8 @@ def get_final_output():
 
 def report_config():
     """The config the report shows ("Configuration used"): every key that can change a number in
-    it. The run-only keys (engine threads, gpus, runs_per_gpu, eval_batch_size, checkpoint_every,
-    and logging) are left out, so that changing them reruns nothing; each run's train.json records
-    how it ran."""
+    it. The run-only keys (the engine keys outside numeric_engine, and logging) are left out, so
+    that changing them reruns nothing; each run's train.json records how it ran."""
     shown = {key: value for key, value in config.items() if key != "logging"}
     shown["engine"] = numeric_engine()
     return shown
