@@ -15,7 +15,9 @@ configfile: os.path.join(workflow.basedir, "config.yaml")
 report: "report/workflow.rst"
 
 
+include: "rules/setup.smk"
 include: "rules/common.smk"
+include: "rules/resources.smk"
 include: "rules/tune_common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"

@@ -21,7 +21,7 @@ rule evaluate:
     resources:
         mem_mb=4000,
     params:
-        engine={"device": config["engine"]["device"]},  # the rest comes from train.json
+        engine=numeric_engine(),  # what it resolved for training comes from train.json
         recipe=train_recipe,  # the run's recipe, as the train rule had it: its identity
     script:
         "../workflow_scripts/evaluate.py"

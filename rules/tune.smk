@@ -46,14 +46,10 @@ checkpoint tune_choice:
         "../envs/cifar-ablation.yaml"
     params:
         runs=lambda wildcards: tune_runs(),  # the run of each input file, in order
-        plan=lambda wildcards: grid_plan(STUDY, config["recipes"]),
+        plan=tune_plan,
         tune=config["study"]["tune"],
         # the validation accuracy of the weights that the tuned runs will have tested
-        criterion=(
-            "best_val_acc"
-            if config["engine"]["evaluate_weights"] == "best"
-            else "final_val_acc"
-        ),
+        criterion=tune_criterion(),
         data_label=config["data"]["label"],
     script:
         "../workflow_scripts/tune_choice.py"

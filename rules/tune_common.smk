@@ -1,6 +1,6 @@
 # What the tuning rules (rules/tune.smk) and the train and report rules compute from study.tune:
 # paths, input functions and params (the logic is cifar_nets/study/tune.py). Functions only, as in
-# rules/common.smk.
+# rules/common.smk; the tuning jobs' threads are rules/resources.smk's.
 from cifar_nets.study.tune import (  # noqa: E402
     TUNED,
     TUNING,
@@ -68,21 +68,30 @@ def tuning_gate(wildcards):
     return []
 
 
-def tune_threads(wildcards):
-    """engine.threads; auto: as job_threads, over the pending tuning and study runs."""
-    if config["engine"]["threads"] != "auto" or training_on_gpu_here():
-        return job_threads(wildcards)
-    pending = [
-        run
-        for run in tune_runs()
-        if not os.path.exists(tune_path("train.json").format(**run))
-    ] + pending_runs()
-    plan = cpu_thread_plan(_cores(), len(pending))
-    run = {
-        k: (int(v) if k in ("n_blocks", "seed") else v)
-        for k, v in dict(wildcards).items()
-    }
-    return plan[pending.index(run)] if run in pending else plan[0]
+def run_epochs(wildcards):
+    """A training job's epochs: a tuning run's grid point's, the most a tuned run's choice may
+    have (tuned_epochs), else its recipe's (the `runtime` it asks for, rules/resources.smk).
+    """
+    if "point" in wildcards.keys():
+        return tuning_recipe(wildcards)["epochs"]
+    if wildcards.recipe == TUNED:
+        return tuned_epochs()
+    return config["recipes"][wildcards.recipe]["epochs"]
+
+
+def tune_criterion():
+    """What the choice compares: the validation accuracy of the weights that the tuned runs will
+    have tested (engine.evaluate_weights)."""
+    return (
+        "best_val_acc"
+        if config["engine"]["evaluate_weights"] == "best"
+        else "final_val_acc"
+    )
+
+
+def tune_plan(wildcards):
+    """The grid of every block type and depth, with each point's recipe (tune_choice's params)."""
+    return grid_plan(STUDY, config["recipes"])
 
 
 def tuning_report_files(wildcards):

@@ -251,6 +251,40 @@ def test_the_docs_say_what_the_rerun_test_checks():
     assert documented_reruns() == {k: reruns for k, _, reruns in RERUNS}
 
 
+def test_the_engine_keys_that_rerun_every_run_are_the_one_list():
+    """Which engine keys change numbers is said once, by NUMERIC_ENGINE_KEYS: the docs table's
+    "every run" rows and the RERUNS test's are exactly those keys."""
+    from cifar_nets.engine.recipe import NUMERIC_ENGINE_KEYS
+    numeric = {f"engine.{k}" for k in NUMERIC_ENGINE_KEYS}
+    engine = {k: v for k, v in documented_reruns().items() if k.startswith("engine.")}
+    assert {k for k, v in engine.items() if v == "every run"} == numeric
+    assert {v for k, v in engine.items() if k not in numeric} == {"nothing"}
+    assert {k for k, _, r in RERUNS if k.startswith("engine.") and r == "every run"} == numeric
+
+
+# prose that would say again which engine keys change numbers: two lines naming three or more of
+# them together with words about results or reruns (the table rows above are checked instead)
+_RESULT_WORDS = re.compile(r"number|rerun|result|fingerprint|identity|comput", re.I)
+
+
+def test_no_prose_lists_the_result_changing_engine_keys_again():
+    from cifar_nets.engine.recipe import NUMERIC_ENGINE_KEYS
+    texts = [*INLINE_PAGES, ROOT / "config.yaml", ROOT / "config" / "schema.yaml",
+             *sorted((ROOT / "config").glob("*.yaml"))]
+    table = re.compile(r"^\| `engine\.")
+    found = []
+    for path in texts:
+        lines = path.read_text().splitlines()
+        for n, pair in enumerate(zip(lines, [*lines[1:], ""]), 1):    # a line and the next
+            if any(table.match(line) for line in pair):
+                continue
+            text = " ".join(pair)
+            named = [k for k in NUMERIC_ENGINE_KEYS if re.search(rf"(?<![\w-]){k}(?![\w-])", text)]
+            if len(named) >= 3 and _RESULT_WORDS.search(text):
+                found.append(f"{path.relative_to(ROOT)}:{n}: {pair[0].strip()[:100]}")
+    assert not found, found
+
+
 # --------------------------------------------------------------------------- the commands
 
 SNAKEMAKE_KINDS = {"snakemake", "snakemake-slurm"}

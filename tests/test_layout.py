@@ -157,8 +157,9 @@ def test_the_lower_layers_import_without_torch():
 
 
 def test_one_name_one_function():
-    """No two modules (nor rules/common.smk) define a public function or class of one name:
-    hardware's thread cap is capped_threads, common.smk's job_threads is the rules' callable."""
+    """No two modules (nor two rule files, nor a rule file and a module) define a public function
+    or class of one name: hardware's thread cap is capped_threads, policy's threads_for the
+    plan, rules/resources.smk's job_threads the rules' callable."""
     owners: dict[str, list[str]] = {}
     for name, tree in modules().items():
         if name == "_moved" or name.endswith("__init__"):
@@ -166,10 +167,92 @@ def test_one_name_one_function():
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
                 owners.setdefault(node.name, []).append(name)
-    for fn in re.findall(r"^def (\w+)", (ROOT / "rules/common.smk").read_text(), re.M):
-        owners.setdefault(fn, []).append("rules/common.smk")
+    for smk in sorted((ROOT / "rules").glob("*.smk")):
+        for fn in re.findall(r"^def (\w+)", smk.read_text(), re.M):
+            owners.setdefault(fn, []).append(f"rules/{smk.name}")
     shared = {n: m for n, m in owners.items() if len(m) > 1 and n != "main"}
     assert not shared, shared
+
+
+# --------------------------------------------------------------------------- the rule files
+
+SMK = ROOT / "rules"
+
+
+def smk_functions(name: str) -> list[str]:
+    return re.findall(r"^def (\w+)", (SMK / name).read_text(), re.M)
+
+
+def test_common_smk_holds_paths_and_input_functions_only():
+    """rules/common.smk is config to paths, wildcards, input and params functions and the final
+    outputs (under 200 lines): the seed rounds are rules/seeds.smk's, threads, GPUs and cores
+    rules/resources.smk's, what happens while the Snakefile loads rules/setup.smk's."""
+    text = (SMK / "common.smk").read_text()
+    assert len(text.splitlines()) < 200
+    logic = re.compile(r"seed|round|thread|gpu|core|device|runtime|pending|advise|^_?check_")
+    assert not [fn for fn in smk_functions("common.smk") if logic.search(fn) and fn != "split_seed"]
+    for needle in ("(workflow", "workflow.", "checkpoints.", "os.path.exists", "sys.", "logger",
+                   "cifar_nets.machine", "study.seeds", "round_rule", "WorkflowError"):
+        assert needle not in text, needle
+    # at module level it only names things: no call whose result is thrown away (a check, a set)
+    bare_calls = re.findall(r"^[A-Za-z_][\w.]*\(.*$", text, re.M)
+    assert not bare_calls, bare_calls
+
+
+def test_only_setup_smk_sets_state_while_the_snakefile_loads():
+    """sys.path, the config and Snakemake's cores are changed in rules/setup.smk only, and the
+    Snakefile includes it first."""
+    setters = re.compile(r"sys\.path\.|config\.(clear|update|pop|setdefault)\(|config\[[^]]+\]\s*=|"
+                         r"cap_cores\(|default_cores\(|global_resources|resource_settings")
+    for smk in SMK.glob("*.smk"):
+        if smk.name != "setup.smk":
+            assert not setters.search(smk.read_text()), smk.name
+    setup = (SMK / "setup.smk").read_text()
+    assert setters.search(setup) and not smk_functions("setup.smk")
+    includes = re.findall(r'^include: "rules/(\w+\.smk)"', (ROOT / "Snakefile").read_text(), re.M)
+    assert includes[0] == "setup.smk" and sorted(includes) == sorted(p.name for p in SMK.glob("*.smk"))
+
+
+def test_the_rule_files_wrap_the_package():
+    """The seed-round and device policy live in the package; the rule files hand it Snakemake's
+    objects: no thread plan, slot, round-file reading or core cap computed in a .smk."""
+    text = "\n".join(p.read_text() for p in SMK.glob("*.smk"))
+    code = re.sub(r"#.*", "", text)
+    for inline in ("cpu_thread_plan(", "gpu_resource_advice(", "gpu_ids_error(", "device_error(",
+                   "usable_cpus() if", "seeds_after(", "round_is_final(", "train_minutes(",
+                   "while ", "os.path.exists("):
+        assert inline not in code, inline
+
+
+def _engine_key_lists(tree, keys) -> list[int]:
+    """Lines of `tree` with a tuple, list or set of two or more strings that are all engine keys."""
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and len(node.elts) >= 2
+            and all(isinstance(e, ast.Constant) and e.value in keys for e in node.elts)]
+
+
+def test_the_result_changing_engine_keys_are_listed_once():
+    """NUMERIC_ENGINE_KEYS (engine/recipe.py) is the one list of the engine keys that change
+    results: no other module, job script or rule file lists engine keys; the rules pass them
+    through rules/common.smk numeric_engine, the job scripts take them back with job_engine."""
+    from cifar_nets.config import load_config
+    keys = set(load_config()["engine"])
+    found = {}
+    for path in [*PKG.rglob("*.py"), *(ROOT / "workflow_scripts").glob("*.py")]:
+        lines = _engine_key_lists(ast.parse(path.read_text()), keys)
+        if lines and path != PKG / "engine" / "recipe.py":
+            found[str(path.relative_to(ROOT))] = lines
+    key = "[\"']({})[\"']".format("|".join(keys))
+    for smk in SMK.glob("*.smk"):     # two quoted engine keys in a row: "bf16", "tf32"
+        named = re.findall(rf"{key}\s*,\s*{key}", smk.read_text())
+        if named:
+            found[f"rules/{smk.name}"] = named
+    assert not found, found
+    for script in ("train.py", "evaluate.py"):
+        text = (ROOT / "workflow_scripts" / script).read_text()
+        assert "job_engine(config[\"engine\"]" in text and "params.engine" in text, script
+    for smk in ("train.smk", "tune.smk", "evaluate.smk"):
+        assert "engine=numeric_engine()," in (SMK / smk).read_text(), smk
 
 
 def test_mps_is_probed_one_way(monkeypatch):

@@ -151,10 +151,29 @@ def test_the_identity_covers_the_numeric_engine_keys_defined_once():
                                                                    "checkpoint_every"}
     # declared beside the option type; the package exports the same tuple, without torch
     assert cifar_nets.NUMERIC_ENGINE_KEYS is __import__("cifar_nets.engine.recipe").recipe.NUMERIC_ENGINE_KEYS
-    # the workflow's params take the same tuple (one definition)
+    # the workflow's params take the same tuple (one definition): rules/common.smk's
+    # numeric_engine is recipe.engine_params, and no rule file defines the keys again
     common = (ROOT / "rules/common.smk").read_text()
-    assert re.search(r"^from cifar_nets import .*NUMERIC_ENGINE_KEYS", common, re.M)
-    assert not re.search(r"^NUMERIC_ENGINE_KEYS\s*=", common, re.M)
+    assert re.search(r"^from cifar_nets.engine.recipe import .*engine_params", common, re.M)
+    assert re.search(r"def numeric_engine\(\):\n(?:    .*\n)*    return engine_params\(config\[\"engine\"\]\)",
+                     common)
+    for smk in (ROOT / "rules").glob("*.smk"):
+        assert not re.search(r"NUMERIC_ENGINE_KEYS\s*=", smk.read_text()), smk
+
+
+def test_a_job_takes_the_result_changing_engine_keys_from_its_params_only():
+    """What a rule passes (engine_params) and what its job runs with (job_engine): the keys of
+    NUMERIC_ENGINE_KEYS from the params, the rest from the config, whatever the config says."""
+    from cifar_nets.config import load_config
+    from cifar_nets.engine.recipe import NUMERIC_ENGINE_KEYS, engine_params, job_engine
+    cfg = load_config()["engine"]
+    params = engine_params(cfg)
+    assert tuple(params) == NUMERIC_ENGINE_KEYS
+    stale = dict(cfg, bf16="stale", threads=3)             # the config changed after the DAG
+    engine = job_engine(stale, dict(params, bf16=False))
+    assert engine["bf16"] is False and engine["threads"] == 3 and set(engine) == set(cfg)
+    with pytest.raises(KeyError, match="tf32"):
+        job_engine(cfg, {k: v for k, v in params.items() if k != "tf32"})
 
 
 # ------------------------------------------------------------------------ library: train_and_write

@@ -15,14 +15,15 @@ from cifar_nets.data.arrays import content_sha256, load_cache  # noqa: E402
 from cifar_nets.engine.evaluate import evaluate_run, evaluation_options  # noqa: E402
 from cifar_nets.machine.hardware import capped_threads, environment_record  # noqa: E402
 from cifar_nets.io import write_csv, write_json  # noqa: E402
-from cifar_nets.engine.recipe import Recipe, RunSpec  # noqa: E402
+from cifar_nets.engine.recipe import Recipe, RunSpec, job_engine  # noqa: E402
 from cifar_nets.engine.run import check_trained_on  # noqa: E402
 
 out, config, w = snakemake.output, snakemake.config, snakemake.wildcards
 torch.set_num_threads(capped_threads(snakemake.threads))
 register_custom_blocks(config["model"])  # blocks of your own (model.custom_blocks)
 trained = json.loads(open(snakemake.input.train_summary).read())
-device, opts, note = evaluation_options(dict(snakemake.config["engine"], **snakemake.params.engine),
+# the result-changing engine keys from params, the rest from the config (job_engine)
+device, opts, note = evaluation_options(job_engine(config["engine"], snakemake.params.engine),
                                        trained)
 if note:
     log(note)

@@ -4,16 +4,16 @@ from cifar_nets.logs import log_to
 log = log_to(snakemake.log[0])  # noqa: F821
 import sys  # noqa: E402
 
+from cifar_nets.engine.recipe import job_engine  # noqa: E402
 from cifar_nets.machine.hardware import device_error  # noqa: E402
 from cifar_nets.machine.slots import claim_device  # noqa: E402
 
-# Run-only settings (which GPU, how many threads, eval batch size, checkpoint interval) come from
-# the config, not from params: they cannot change what a run computes, so changing them must not
-# rerun it. params hold only what the outputs depend on.
+# The result-changing engine keys come from params, the rest from the config (job_engine), so
+# changing a setting that only says how a job runs does not rerun it.
 config, params, w = snakemake.config, snakemake.params, snakemake.wildcards
-engine = dict(config["engine"], **params.engine)
+engine = job_engine(config["engine"], params.engine)
 # On a cluster the DAG was built on a login node without a GPU: this node answers for itself,
-# in one line naming the key (locally the same check stopped the DAG build, rules/common.smk).
+# in one line naming the key (locally the same check stopped the DAG build, rules/setup.smk).
 _device_err = device_error(engine["device"], where="this node")
 if _device_err:
     log(f"error: {_device_err}")

@@ -3,7 +3,8 @@
 - :class:`Recipe`: how a network is trained (one entry of the config's `recipes`);
   :func:`make_optimizer` and :func:`make_scheduler` turn it into torch objects.
 - :class:`EngineOptions`: how fast a recipe runs (the config's `engine`), with
-  :data:`NUMERIC_ENGINE_KEYS`, the engine keys that can change what a run computes, and
+  :data:`NUMERIC_ENGINE_KEYS`, the engine keys that can change what a run computes (the one
+  list: :func:`engine_params` and :func:`job_engine` give rules and job scripts their part), and
   :data:`RUN_ONLY_ENGINE_KEYS`, those that only say how a job runs.
 - :class:`RunSpec`: which run: block type, depth, seed, recipe and the model's widths.
 
@@ -15,16 +16,34 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# The config's `engine` keys that can change what a run computes: part of a run's identity
-# (cifar_nets.engine.checkpoints.run_identity, hence its checkpoint fingerprint) and the train/evaluate
-# params of the workflow (rules/common.smk), so changing one reruns the runs. Every one of them
-# is a field of EngineOptions.
+# The config's `engine` keys that can change what a run computes: the one statement of it. A run's
+# identity holds them (cifar_nets.engine.checkpoints.run_identity, hence its checkpoint
+# fingerprint); the train, tune_train and evaluate rules pass them as params (engine_params, via
+# rules/common.smk numeric_engine), so changing one reruns the runs; the job scripts take them
+# from their params and every other engine key from the config (job_engine); the "what changing it
+# reruns" column of docs/configuration.md says "every run" for exactly these (tests/test_docs.py).
+# Every one of them is a field of EngineOptions.
 NUMERIC_ENGINE_KEYS = ("device", "channels_last", "bf16", "compile", "tf32", "train_eval_subset",
                        "evaluate_weights")
-# engine keys that only say how a job runs, not what it computes (read by the job scripts); with
-# eval_batch_size and checkpoint_every (fields of EngineOptions: how fast, how often) they are the
-# rest of the config's `engine`
+# engine keys that are no field of EngineOptions: they only say how a job runs (which GPUs, how
+# many jobs per GPU, threads). With eval_batch_size and checkpoint_every (fields of EngineOptions:
+# how fast, how often) they are the rest of the config's `engine`, none of which reruns anything.
 RUN_ONLY_ENGINE_KEYS = ("gpus", "runs_per_gpu", "threads")
+
+
+def engine_params(engine: dict) -> dict:
+    """The result-changing keys (NUMERIC_ENGINE_KEYS) of the config's `engine`: what a rule passes
+    as its `engine` params, so that changing one of them, and only those, reruns its jobs."""
+    return {k: engine[k] for k in NUMERIC_ENGINE_KEYS}
+
+
+def job_engine(config_engine: dict, params_engine: dict) -> dict:
+    """The engine settings a job runs with: the result-changing keys from its rule's params
+    (engine_params), every other key from the config (changing those reruns nothing)."""
+    missing = [k for k in NUMERIC_ENGINE_KEYS if k not in params_engine]
+    if missing:
+        raise KeyError(f"the rule's engine params lack {', '.join(missing)} (see engine_params)")
+    return {**config_engine, **{k: params_engine[k] for k in NUMERIC_ENGINE_KEYS}}
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
   process's CUDA stays uninitialised), :func:`local_gpu_count`, :func:`mps_available` (the one
   MPS probe), :func:`local_accelerator`, :func:`device_error` (an engine.device the host lacks);
 - planning jobs on them: :func:`training_on_gpu`, :func:`cpu_thread_plan`,
-  :func:`gpu_resource_advice` (read by rules/common.smk);
+  :func:`gpu_resource_advice` (read by cifar_nets/machine/policy.py);
 - the device and precision a run gets: :func:`resolve_device`, :func:`cpu_has_bf16`,
   :func:`cuda_has_native_bf16`, :func:`resolve_options`, :func:`configure_backends`;
 - what to record: :func:`device_name`, :func:`cpu_model`, :func:`package_version`, and

@@ -1,5 +1,6 @@
 """How long a training job needs: the `runtime` (minutes) it asks a scheduler for (issue 24,
-item 3). Read by rules/common.smk (`train_runtime`); nothing here imports torch.
+item 3). Read by cifar_nets/machine/policy.py (`job_minutes`, for rules/resources.smk
+`train_runtime`); nothing here imports torch.
 
     minutes = max(FLOOR_MIN, SAFETY * (epochs * training images * cost(n_blocks) / rate(device)
                                        + STARTUP_S) / 60)
