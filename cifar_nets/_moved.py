@@ -17,7 +17,7 @@ MOVED = {
     "custom_blocks": "engine.custom_blocks", "recipe": "engine.recipe", "train": "engine.train",
     "checkpoints": "engine.checkpoints", "compiled": "engine.compiled", "evaluate": "engine.evaluate",
     "run": "engine.run", "tblog": "engine.tblog", "faults": "engine.faults", "seeds": "study.seeds",
-    "round_rule": "study.round_rule", "tune": "study.tune", "stats": "study.stats",
+    "round_rule": "study.rounds", "tune": "study.tune", "stats": "study.stats",
     "verdicts": "study.verdicts", "bootstrap": "study.bootstrap", "stopping_sim": "study.stopping_sim",
     "study_report": "report.study_report", "tune_report": "report.tune_report", "plots": "report.plots",
     "plots_runs": "report.plots_runs", "plots_study": "report.plots_study", "figures": "report.figures",

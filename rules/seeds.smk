@@ -3,7 +3,7 @@
 # n_blocks) group, whether its paired intervals are narrow enough or it needs more seeds, and the
 # seeds of each group are known only once its last round has run. The functions below turn
 # Snakemake's checkpoints into round files for cifar_nets/study/rounds.py, which answers the rest.
-from cifar_nets.study.round_rule import check_round_decisions
+from cifar_nets.study.rounds import check_round_decisions
 from cifar_nets.study.rounds import (
     final_round,
     first_round_seeds,
@@ -27,7 +27,7 @@ def _round_file_error(check, *args):
 
 
 # Every round file on disk is read and checked (structure, and each decision against the seed
-# rule that made it, cifar_nets/study/round_rule.py) before the DAG is built. A check only.
+# rule that made it, cifar_nets/study/rounds.py) before the DAG is built. A check only.
 if SEED_TARGET is not None:
     _round_file_error(check_round_decisions, os.path.dirname(SEED_ROUND))
 

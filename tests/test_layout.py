@@ -192,7 +192,7 @@ def test_common_smk_holds_paths_and_input_functions_only():
     logic = re.compile(r"seed|round|thread|gpu|core|device|runtime|pending|advise|^_?check_")
     assert not [fn for fn in smk_functions("common.smk") if logic.search(fn) and fn != "split_seed"]
     for needle in ("(workflow", "workflow.", "checkpoints.", "os.path.exists", "sys.", "logger",
-                   "cifar_nets.machine", "study.seeds", "round_rule", "WorkflowError"):
+                   "cifar_nets.machine", "study.seeds", "check_round", "WorkflowError"):
         assert needle not in text, needle
     # at module level it only names things: no call whose result is thrown away (a check, a set)
     bare_calls = re.findall(r"^[A-Za-z_][\w.]*\(.*$", text, re.M)

@@ -12,7 +12,7 @@ from cifar_nets.config import ConfigError
 from cifar_nets.study.seeds import (MORE, STOPPED_AT_MAX, TARGET_MET, RoundFileError, SeedTarget,
                               check_round_files, read_round, round_is_final, seeds_after,
                               stopping_table, write_round)
-from cifar_nets.study.round_rule import check_round_decisions
+from cifar_nets.study.rounds import check_round_decisions
 from workflow_helpers import config, planned_jobs, snakemake, tiny_config
 
 TARGET = {"min": 2, "max": 3, "step": 1, "target_halfwidth": 1.0}

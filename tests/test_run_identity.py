@@ -9,6 +9,7 @@ train_and_write) and in a real Snakemake rerun after `data.source`/`md5` are swi
 """
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import subprocess
@@ -150,7 +151,7 @@ def test_the_identity_covers_the_numeric_engine_keys_defined_once():
     assert set(EngineOptions.__dataclass_fields__) == set(keys) | {"eval_batch_size",
                                                                    "checkpoint_every"}
     # declared beside the option type; the package exports the same tuple, without torch
-    assert cifar_nets.NUMERIC_ENGINE_KEYS is __import__("cifar_nets.engine.recipe").recipe.NUMERIC_ENGINE_KEYS
+    assert cifar_nets.NUMERIC_ENGINE_KEYS is importlib.import_module("cifar_nets.engine.recipe").NUMERIC_ENGINE_KEYS
     # the workflow's params take the same tuple (one definition): rules/common.smk's
     # numeric_engine is recipe.engine_params, and no rule file defines the keys again
     common = (ROOT / "rules/common.smk").read_text()

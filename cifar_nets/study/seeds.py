@@ -78,7 +78,7 @@ def rule_decision(seeds: list, widest_halfwidth: float, target: SeedTarget) -> t
     """Stein's rule for one group: its status and next round's seeds, from its seeds so far and
     the widest Stein half-width of its paired differences, t(min-1) x sd_first / sqrt(n), which
     gives the size n x (half-width / target)^2 = (t(min-1) x sd_first / target)^2, rounded up to
-    the step grid (min, min + step, ...) and capped at max (decide; cifar_nets/study/round_rule.py
+    the step grid (min, min + step, ...) and capped at max (decide; cifar_nets/study/rounds.py
     checks round files with it)."""
     n = len(seeds)
     need = math.inf
