@@ -19,6 +19,7 @@ from cifar_nets.machine.hardware import (  # noqa: E402
     usable_cpus,
 )
 from cifar_nets.machine.runtime import train_minutes, training_images  # noqa: E402
+from cifar_nets.machine import packs  # noqa: E402
 from cifar_nets.study.seeds import is_target  # noqa: E402
 from cifar_nets.machine.slots import gpu_ids_error  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
@@ -31,6 +32,7 @@ from workflow_scripts.snakemake_api import (  # noqa: E402 - Snakemake beyond it
     provided_cores,
     runs_as_job,
     runs_locally,
+    set_group_components,
     uses_nodes,
 )
 
@@ -257,14 +259,37 @@ def _advise_gpu_resource():
         logger.warning(f"cifar-ablation: {advice}")
 
 
+def _runs_per_job(wildcards):
+    """engine.runs_per_job for a study training run; tuning runs (rules/tune.smk) are not packed."""
+    return 1 if "point" in wildcards.keys() else config["engine"]["runs_per_job"]
+
+
 def train_gpu(wildcards):
     """The `gpu` resource of a training job: 1 on a GPU (so --resources gpu=N bounds the jobs
-    sharing the GPUs), 0 on the CPU (so CPU jobs run side by side, bounded by --cores).
+    sharing the GPUs), 0 on the CPU (so CPU jobs run side by side, bounded by --cores) and in a
+    pack of engine.runs_per_job runs on a cluster (the pack asks for one GPU: train_gres).
     """
     if not training_on_gpu_here():
         return 0
     _advise_gpu_resource()
-    return 1
+    return packs.run_gpu(True, _runs_per_job(wildcards), _local_exec())
+
+
+def train_gres(wildcards):
+    """A pack's one GPU (sbatch --gres=gpu:1), or no gres (cifar_nets/machine/packs.py)."""
+    return packs.pack_gres(training_on_gpu_here(), _runs_per_job(wildcards), _local_exec())
+
+
+def train_group(wildcards):
+    """engine.runs_per_job K > 1 on a cluster: every training job joins one group, and Snakemake
+    merges K of its jobs into one cluster job (as --group-components; set here, while the DAG
+    is built: Snakemake replaces its group settings after reading the Snakefile). The jobs then
+    find `srun --overlap` first on PATH (cifar_nets/machine/packs.py). Else no group."""
+    group = packs.pack_group(_runs_per_job(wildcards), _local_exec())
+    if group:
+        set_group_components(workflow, group, config["engine"]["runs_per_job"])
+        os.environ["PATH"] = packs.pack_path(os.environ.get("PATH", ""))
+    return group
 
 
 def train_runtime(wildcards):
@@ -279,12 +304,14 @@ def train_runtime(wildcards):
         epochs = tuned_epochs()
     else:
         epochs = config["recipes"][wildcards.recipe]["epochs"]
-    return train_minutes(
+    on_gpu = training_on_gpu_here() and config["engine"]["device"] != "mps"
+    minutes = train_minutes(
         epochs,
         int(wildcards.n_blocks),
-        training_on_gpu_here() and config["engine"]["device"] != "mps",
+        on_gpu,
         training_images(config["data"], config["split"]["train_fraction"]),
     )
+    return packs.pack_minutes(minutes, on_gpu, _runs_per_job(wildcards), _local_exec())
 
 
 def _check_gpu_ids():

@@ -24,7 +24,7 @@ NUMERIC_ENGINE_KEYS = ("device", "channels_last", "bf16", "compile", "tf32", "tr
 # engine keys that only say how a job runs, not what it computes (read by the job scripts); with
 # eval_batch_size and checkpoint_every (fields of EngineOptions: how fast, how often) they are the
 # rest of the config's `engine`
-RUN_ONLY_ENGINE_KEYS = ("gpus", "runs_per_gpu", "threads")
+RUN_ONLY_ENGINE_KEYS = ("gpus", "runs_per_gpu", "runs_per_job", "threads")
 
 
 @dataclass(frozen=True)
