@@ -277,18 +277,19 @@ def train_gpu(wildcards):
 
 def train_gres(wildcards):
     """A pack's one GPU (sbatch --gres=gpu:1), or no gres (cifar_nets/machine/packs.py)."""
-    return packs.pack_gres(training_on_gpu_here(), _runs_per_job(wildcards), _local_exec())
+    return packs.pack_gres(
+        training_on_gpu_here(), _runs_per_job(wildcards), _local_exec()
+    )
 
 
 def train_group(wildcards):
     """engine.runs_per_job K > 1 on a cluster: every training job joins one group, and Snakemake
     merges K of its jobs into one cluster job (as --group-components; set here, while the DAG
-    is built: Snakemake replaces its group settings after reading the Snakefile). The jobs then
-    find `srun --overlap` first on PATH (cifar_nets/machine/packs.py). Else no group."""
+    is built: Snakemake replaces its group settings after reading the Snakefile). Else none.
+    """
     group = packs.pack_group(_runs_per_job(wildcards), _local_exec())
     if group:
         set_group_components(workflow, group, config["engine"]["runs_per_job"])
-        os.environ["PATH"] = packs.pack_path(os.environ.get("PATH", ""))
     return group
 
 

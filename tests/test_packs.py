@@ -1,9 +1,6 @@
 """engine.runs_per_job: training runs packed into one cluster job (cifar_nets/machine/packs.py,
 docs/cluster.md). The sbatch call of a pack: tests/test_cluster_profile.py; a packed study on
 the live cluster: tests/test_slurm.py."""
-import os
-import subprocess
-
 from cifar_nets.machine import packs
 
 
@@ -32,16 +29,3 @@ def test_inside_a_scheduler_job_a_pack_has_a_slot_per_run():
     assert packs.slots_per_gpu(1, 3, slurm) == 3
     assert packs.slots_per_gpu(4, 3, slurm) == 4
     assert packs.slots_per_gpu(1, 3, {}) == 1                # not in a scheduler job
-
-
-def test_the_pack_srun_adds_overlap_and_calls_the_next_srun_on_path(tmp_path):
-    real = tmp_path / "real"
-    real.mkdir()
-    (real / "srun").write_text('#!/bin/sh\necho "real srun $*"\n')
-    (real / "srun").chmod(0o755)
-    path = packs.pack_path(f"{real}{os.pathsep}{os.environ['PATH']}")
-    assert path.split(os.pathsep)[0] == str(packs.PACK_SRUN_DIR)
-    assert packs.pack_path(path) == path                     # once only
-    out = subprocess.run(["srun", "-n1", "python", "-c", "1"], env=dict(os.environ, PATH=path),
-                         capture_output=True, text=True, timeout=30, check=True).stdout
-    assert out == "real srun --overlap -n1 python -c 1\n"

@@ -1,26 +1,22 @@
 """Packs: several training runs in one cluster job (`engine.runs_per_job`, docs/cluster.md).
 
-With `runs_per_job` K > 1 and a cluster executor, every training job joins the Snakemake group
-PACK_GROUP and Snakemake merges K of them (`--group-components`) into one SLURM job. Snakemake
-sums a group's resources over jobs that run side by side: K x threads CPUs and K x memory, as
-wanted, but also K x `gpu`. So a packed run asks for no `gpu` of its own, and the pack asks for
-its one GPU through a `gres` string (strings are not summed): `sbatch --gres=gpu:1`. Inside the
-job the K runs share that GPU through the device slots (at least K slots per GPU), and each runs
-as its own job step with `srun --overlap` (PACK_SRUN_DIR): a step otherwise asks for the whole
-allocation's memory and GRES and the K runs would wait for each other. Every run keeps its own
+With `runs_per_job` K > 1 and a cluster executor, every study training job joins the Snakemake
+group PACK_GROUP and Snakemake merges K of them (`--group-components`) into one SLURM job, in
+which one Snakemake runs the K runs side by side on the job's CPUs. Snakemake sums a group's
+resources over jobs that run side by side: K x threads CPUs and K x memory, as wanted, but also
+K x `gpu`. So a packed run asks for no `gpu` of its own, and the pack asks for its one GPU
+through a `gres` string (strings are not summed): `sbatch --gres=gpu:1`. Inside the job the K
+runs share that GPU through the device slots (at least K slots per GPU). Every run keeps its own
 outputs, log, checkpoint and identity; locally `runs_per_job` changes nothing.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 from cifar_nets.machine.slots import scheduler_job
 
 PACK_GROUP = "train-pack"
-# an `srun` that adds --overlap, put first on PATH of the SLURM jobs of a packed study
-PACK_SRUN_DIR = Path(__file__).resolve().parents[2] / "scripts" / "pack_srun"
 
 
 def packing(runs_per_job: int, local: bool) -> bool:
@@ -56,9 +52,3 @@ def slots_per_gpu(runs_per_gpu: int, runs_per_job: int, environ: Mapping[str, st
     least `runs_per_job`, so that the runs of a pack share the pack's GPU instead of waiting."""
     environ = os.environ if environ is None else environ
     return max(runs_per_gpu, runs_per_job) if scheduler_job(environ) else runs_per_gpu
-
-
-def pack_path(path: str) -> str:
-    """PATH with PACK_SRUN_DIR first (once)."""
-    parts = [p for p in path.split(os.pathsep) if p and p != str(PACK_SRUN_DIR)]
-    return os.pathsep.join([str(PACK_SRUN_DIR), *parts])
