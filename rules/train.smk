@@ -13,11 +13,14 @@ rule train:
         summary=run_path("train.json"),
     log:
         log_path("train"),
+    group:
+        train_group  # engine.runs_per_job runs per cluster job (docs/cluster.md)
     conda:
         "../envs/cifar-ablation.yaml"
     threads: job_threads
     resources:
         gpu=train_gpu,
+        gres=train_gres,  # a pack's one GPU; none otherwise
         mem_mb=6000,
         runtime=train_runtime,  # minutes, estimated per job (cifar_nets/machine/runtime.py)
     params:

@@ -110,7 +110,7 @@ def prepared(tmp_path_factory):
     return work, cfg
 
 
-def sbatch_call(work, cfg, device, tmp_path, *extra):
+def sbatch_call(work, cfg, device, tmp_path, *extra, targets=(TRAIN_TARGET,)):
     """Run the training job under the profile with stand-in SLURM commands; the arguments the
     plugin gave sbatch (the stand-in refuses the job, so Snakemake stops at once)."""
     bin_dir, log = tmp_path / "bin", tmp_path / "slurm-calls.log"
@@ -127,15 +127,16 @@ def sbatch_call(work, cfg, device, tmp_path, *extra):
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     proc = snakemake(work, "--profile", str(PROFILE), "--configfile", str(cfg),
                      "--config", f"engine={{device: {device}}}",
-                     *extra, "--slurm-init-seconds-before-status-checks", "1", TRAIN_TARGET,
+                     *extra, "--slurm-init-seconds-before-status-checks", "1", *targets,
                      ok=False, env=env, timeout=300)
-    assert "stand-in refuses" in proc.out, proc.out[-3000:]
     calls = [line.split(" --wrap=")[0] for line in log.read_text().splitlines()
              if line.startswith("sbatch ")]
+    # (the plugin shows sbatch's message for a single job; for a group job only that it failed)
+    assert "stand-in refuses" in proc.out or len(targets) > 1, proc.out[-3000:]
     # the profile's retries: the refused job is submitted 1 + 2 times, each time the same way
     assert len(calls) == 3, calls
     assert len({c.split(" --job-name ")[0] + c.split(" --output ")[1] for c in calls}) == 1, calls
-    assert "rule_train_" in calls[0], calls
+    assert "rule_train" in calls[0], calls
     return calls[0].split()
 
 
@@ -169,3 +170,21 @@ def test_more_cpus_for_cpu_training_as_docs_cluster_md_shows(prepared, tmp_path)
                        "--set-threads", "train=16", "evaluate=2", "prepare_cifar10=1", "split=1")
     assert "--cpus-per-task=16" in args, args
     assert not [a for a in args if a.startswith(("--gpus", "--gres", "--gpus-per"))], args
+
+
+@pytest.mark.workflow
+def test_a_pack_of_three_runs_is_one_sbatch_with_one_gpu_and_their_cpus(tmp_path):
+    """engine.runs_per_job: 3 (docs/cluster.md): three training runs are one SLURM job that asks
+    for one GPU (--gres=gpu:1, not --gpus=3), three runs' CPUs and memory, and three times a
+    run's time limit (three runs share the GPU)."""
+    cfg = tiny_config(tmp_path, block_types=["conv"], n_blocks=[2], seeds=[0, 1, 2],
+                      recipes=["notebook"])
+    snakemake(tmp_path, "--cores", "1", "--configfile", str(cfg), "--until", "split")
+    targets = [f"results/runs/notebook/conv/n2/seed{s}/train.json" for s in range(3)]
+    (tmp_path / "calls").mkdir()
+    args = sbatch_call(tmp_path, cfg, "auto, runs_per_job: 3", tmp_path / "calls", targets=targets)
+    assert "--gres=gpu:1" in args and not [a for a in args if a.startswith("--gpus")], args
+    assert "--cpus-per-task=12" in args, args               # 3 x the profile's 4 threads
+    assert args[args.index("--mem") + 1] == "24000", args   # 3 x the profile's 8000 MB
+    assert args[args.index("-t") + 1] == str(3 * FLOOR_MIN), args
+    assert "rule_train-pack_train" in " ".join(args), args

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -253,3 +254,70 @@ def test_cuda_on_a_node_without_one_is_one_line_in_the_training_job(cluster_env,
         "engine.device: auto or cpu, or run where a GPU is"], text
     assert "rule train" in proc.out and "config error" not in proc.out   # built, then refused
     assert [j["JobState"] for j in jobs_of(slurm_jobs(cluster_env, tmp_path), "train")] == ["FAILED"]
+
+
+# engine.runs_per_job (docs/cluster.md, "Several runs per job"): a 9-run study, 2 tiny epochs
+PACKED_STUDY = dict(block_types=BLOCKS, n_blocks=[1], seeds=[0, 1, 2], recipes=["notebook"])
+PACKED_RUNS = [f"notebook/{b}/n1/seed{s}" for b in BLOCKS for s in (0, 1, 2)]
+
+
+def _log_span(path):
+    """(first, last) time stamp of a run's log."""
+    stamps = re.findall(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\]", path.read_text(), re.M)
+    return datetime.fromisoformat(stamps[0]), datetime.fromisoformat(stamps[-1])
+
+
+def test_nine_runs_packed_three_per_job_are_three_slurm_jobs_with_the_same_results(
+        cluster_env, tmp_path, capsys):
+    """The shipped default (a SLURM job per run) against engine.runs_per_job: 3 on the same
+    9-run study: 9 training jobs against 3, each pack with one GPU, its runs side by side, and
+    every run's history equal to that of the same run trained locally. The data and split are
+    made locally first, so training jobs are the only SLURM jobs; the wall times are printed."""
+    base = tmp_path / "base"
+    base.mkdir()
+    tiny_config(base, **PACKED_STUDY)
+    snakemake(base, "--configfile", "test_config.yaml", "--cores", "1", "--until", "split")
+    targets = [f"results/runs/{run}/train.json" for run in PACKED_RUNS]
+    # The test node has 2 CPUs and about 19 GB: 2 GB per run, and --cores 2 caps a pack's CPUs
+    # (Snakemake then runs two of its runs side by side, then the third).
+    small = ("--set-resources", "train:mem_mb=2000")
+    settings = {"local": ("--cores", "2"),
+                "jobs": (*SLURM_ARGS, *small),
+                "packs": (*SLURM_ARGS, *small, "--cores", "2", "--config", "engine={runs_per_job: 3}")}
+    wall, work = {}, {}
+    for name, args in settings.items():
+        work[name] = tmp_path / name
+        shutil.copytree(base, work[name], symlinks=True)
+        t0 = time.monotonic()
+        snakemake(work[name], *targets, "--configfile", "test_config.yaml", *args, env=cluster_env,
+                  timeout=900)
+        wall[name] = time.monotonic() - t0
+
+    one_per_run = jobs_of(slurm_jobs(cluster_env, work["jobs"]), "train")
+    assert len(one_per_run) == 9 and all(j["TresPerJob"] == "gres:gpu:1" for j in one_per_run)
+    packs = jobs_of(slurm_jobs(cluster_env, work["packs"]), "train-pack")
+    assert len(packs) == 3, packs
+    for j in packs:
+        assert j["JobState"] == "COMPLETED" and j["NumCPUs"] == "2", j
+        assert j.get("TresPerNode") == "gres:gpu:1" and "TresPerJob" not in j, j   # one GPU
+    # each pack: three runs in one SLURM job, sharing its GPU, at least two of them side by side
+    by_job = {}
+    for run in PACKED_RUNS:
+        log = work["packs"] / f"logs/train/{run}.log"
+        job = re.search(r"set by SLURM job (\d+)", log.read_text()).group(1)
+        by_job.setdefault(job, []).append(_log_span(log))
+    assert sorted(by_job) == sorted(j["JobId"] for j in packs), by_job
+    for spans in by_job.values():
+        assert len(spans) == 3
+        spans.sort()
+        assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), spans
+    exact = ["epoch", "train_loss", "train_acc_running", "train_acc", "val_acc", "lr"]
+    for run in PACKED_RUNS:
+        hist = {n: pd.read_csv(work[n] / f"results/runs/{run}/history.csv", dtype=str)[exact]
+                for n in work}
+        pd.testing.assert_frame_equal(hist["jobs"], hist["local"])
+        pd.testing.assert_frame_equal(hist["packs"], hist["local"])
+    with capsys.disabled():   # a measurement for docs/cluster.md, printed, not asserted
+        for name, n_jobs in (("jobs", len(one_per_run)), ("packs", len(packs))):
+            print(f"\n9 runs, {name}: {n_jobs} SLURM jobs, {wall[name]:.1f} s (local "
+                  f"{wall['local']:.1f} s): {(wall[name] - wall['local']) / 9:.1f} s overhead per run")

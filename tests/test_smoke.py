@@ -2,6 +2,7 @@
 the synthetic archive writer (python -m cifar_nets.data.synthetic) and its warning, and the preset
 config/smoke.yaml run end to end on a synthetic archive."""
 import hashlib
+import os
 import re
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from cifar_nets.report.html import build_report
 from cifar_nets.study.summary import SYNTHETIC_WARNING, data_warning, report_intro
 from cifar_nets.data.synthetic import (CLASSES, LABEL, main, synthetic_arrays, write_cifar_archive,
                                   write_synthetic)
+from browser_check import REQUIRE_ENV, assert_opens_clean, browser
 from workflow_helpers import ROOT, snakemake
 
 SMOKE = ROOT / "config" / "smoke.yaml"
@@ -205,6 +207,8 @@ def test_the_smoke_preset_on_a_synthetic_archive_ends_in_a_report_that_warns(tmp
     html = (res / "report.html").read_text()
     assert SYNTHETIC_WARNING in html and html.index(SYNTHETIC_WARNING) < html.index("<h1>")
     assert "(100 of its 120 training images and 20 of its 40 test images: " in html
+    if browser() or os.environ.get(REQUIRE_ENV):   # tests/test_report_browser.py
+        assert_opens_clean(res / "report.html", tmp_path / "browser")
     for name in ("runs", "seeds", "paired"):
         md = (res / "summary" / f"{name}.md").read_text().splitlines()
         assert SYNTHETIC_WARNING in md[0] and md[2].startswith("<!-- synthetic (random) images")

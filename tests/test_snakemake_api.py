@@ -71,3 +71,41 @@ def test_no_cores_runs_on_the_default_and_the_profiles_read_are_known(tmp_path):
     out = _run(tmp_path, "--profile", "mine")
     assert "PARSED None False None" in out and "PROFILES ['mine', 'default']" in out, out
     assert "Provided cores: 2" in out and "threads=2" in out, out
+
+
+GROUPED = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+from workflow_scripts.snakemake_api import set_group_components
+
+
+def pack(wildcards):
+    set_group_components(workflow, "pack", 2)   # while the DAG is built, as rules/common.smk
+    return "pack"
+
+
+rule all:
+    input:
+        expand("out{{i}}.txt", i=range(5)),
+
+
+rule one:
+    output:
+        "out{{i}}.txt",
+    group:
+        pack
+    shell:
+        "touch {{output}}"
+"""
+
+
+@pytest.mark.workflow
+def test_group_components_set_while_the_dag_is_built_merge_unconnected_jobs(tmp_path):
+    """set_group_components: five unconnected jobs of a group become three group jobs (2, 2, 1),
+    as `--group-components pack=2` would make them (a dry run shows the group jobs)."""
+    (tmp_path / "Snakefile").write_text(GROUPED)
+    r = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert out.count("Group job pack") == 3, out

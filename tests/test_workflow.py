@@ -267,6 +267,7 @@ RERUNS = [
     ("engine.evaluate_weights", "engine: {evaluate_weights: last}", "every run"),
     ("engine.gpus", "engine: {gpus: [0, 1]}", "nothing"),
     ("engine.runs_per_gpu", "engine: {runs_per_gpu: 2}", "nothing"),
+    ("engine.runs_per_job", "engine: {runs_per_job: 3}", "nothing"),
     ("engine.threads", "engine: {threads: 2}", "nothing"),
     ("engine.eval_batch_size", "engine: {eval_batch_size: 7}", "nothing"),
     ("engine.checkpoint_every", "engine: {checkpoint_every: 3}", "nothing"),

@@ -2,7 +2,8 @@
 
 The rules need these facts and levers Snakemake has no public accessor for: whether jobs go to
 a cluster (nodes instead of cores), whether the executor runs jobs on this host, what
-`--resources` gave a resource, a way to lower the core count the scheduler plans with (`--cores`
+`--resources` gave a resource, a way to merge unconnected jobs of a group (`--group-components`,
+set while the DAG is built), a way to lower the core count the scheduler plans with (`--cores`
 above the usable cores) or to set it (no `--cores`), and which profile files gave default
 command-line arguments (a profile's `configfile:` or `config:` that the command line silently
 replaces: `config_source_error`). `workflow.cores` is documented (rules may use it for threads);
@@ -54,6 +55,14 @@ def given_resource(workflow, name: str):
 def cap_cores(workflow, cores: int) -> None:
     """Plan and schedule with `cores` instead of what --cores said."""
     workflow.global_resources["_cores"] = cores
+
+
+def set_group_components(workflow, group: str, count: int) -> None:
+    """As `--group-components GROUP=COUNT`: Snakemake merges `count` unconnected jobs of `group`
+    into one group job (one cluster job). Kept unless the command line gave one for `group`."""
+    settings = workflow.group_settings
+    if group not in settings.group_components:
+        settings.group_components = {**settings.group_components, group: count}
 
 
 def default_cores(workflow, cores: int) -> None:

@@ -6,6 +6,7 @@ import sys  # noqa: E402
 
 from cifar_nets.engine.recipe import job_engine  # noqa: E402
 from cifar_nets.machine.hardware import device_error  # noqa: E402
+from cifar_nets.machine.packs import slots_per_gpu  # noqa: E402
 from cifar_nets.machine.slots import claim_device  # noqa: E402
 
 # The result-changing engine keys come from params, the rest from the config (job_engine), so
@@ -20,7 +21,9 @@ if _device_err:
     sys.exit(1)
 # First, before anything initialises CUDA: claim a device slot, which sets CUDA_VISIBLE_DEVICES.
 # The slot's lock is held until this process ends, however it ends.
-slot = claim_device(engine["device"], engine["gpus"], engine["runs_per_gpu"], params.slot_dir,
+# (in a pack of engine.runs_per_job runs on a cluster, the runs share the pack's GPU)
+slot = claim_device(engine["device"], engine["gpus"],
+                    slots_per_gpu(engine["runs_per_gpu"], engine["runs_per_job"]), params.slot_dir,
                     log=log)
 log(slot.message)
 

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 NUMERIC_ENGINE_KEYS = ("device", "channels_last", "bf16", "compile", "tf32", "train_eval_subset",
                        "evaluate_weights")
 # engine keys that are no field of EngineOptions: they only say how a job runs (which GPUs, how
-# many jobs per GPU, threads). With eval_batch_size and checkpoint_every (fields of EngineOptions:
-# how fast, how often) they are the rest of the config's `engine`, none of which reruns anything.
-RUN_ONLY_ENGINE_KEYS = ("gpus", "runs_per_gpu", "threads")
+# many jobs per GPU, runs per SLURM job, threads). With eval_batch_size and checkpoint_every
+# (fields of EngineOptions: how fast, how often) they are the rest of the config's `engine`,
+# none of which reruns anything.
+RUN_ONLY_ENGINE_KEYS = ("gpus", "runs_per_gpu", "runs_per_job", "threads")
 
 
 def engine_params(engine: dict) -> dict:
