@@ -57,11 +57,6 @@ def block_order(block_types) -> list[str]:
 # models.BLOCKS, the one registry; every module, the config schema and the CLI take them from here.
 BLOCK_TYPES, MODEL_NAMES = _builtin_blocks()
 
-# CIFAR-10's class names, for one release: every dataset's are its own (cifar_nets/data/sets/)
-from cifar_nets.data.dataset import get_dataset as _get_dataset  # noqa: E402
-
-CLASS_NAMES = _get_dataset("cifar10").class_names
-
 # The config's `engine` keys that can change what a run computes (part of a run's identity and
 # the workflow's train/evaluate params): declared beside the option type, in cifar_nets.engine.recipe.
 from cifar_nets.engine.recipe import NUMERIC_ENGINE_KEYS  # noqa: E402, F401 - the package's public name
@@ -72,7 +67,15 @@ _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 from cifar_nets import _moved  # noqa: E402
 
 _moved.install()
-__getattr__ = _moved.old_module
+
+
+def __getattr__(name: str):
+    """CLASS_NAMES (CIFAR-10's, for one release: every dataset's are its own, cifar_nets/data/sets/),
+    read when asked, so that `import cifar_nets` scans no dataset files; and the old module paths."""
+    if name == "CLASS_NAMES":
+        from cifar_nets.data.dataset import get_dataset  # noqa: PLC0415
+        return get_dataset("cifar10").class_names
+    return _moved.old_module(name)
 
 
 def project_version(root: str | Path | None = None) -> dict:

@@ -28,11 +28,16 @@ from tabulate import tabulate
 from cifar_nets.io import write_csv, write_text
 
 
+# how every HTML the project writes is templated (fragments here, the page in report/html.py):
+# autoescaping, undefined names fail
+JINJA_OPTIONS = dict(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                     lstrip_blocks=True, keep_trailing_newline=True)
+
+
 @functools.cache
 def _fragments() -> jinja2.Environment:
-    """The engine of HTML fragments: autoescaping, undefined names fail (as the report's page)."""
-    return jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    """The engine of HTML fragments, set as the report's page."""
+    return jinja2.Environment(**JINJA_OPTIONS)
 
 
 def render_html(source: str, **values: Any) -> Markup:

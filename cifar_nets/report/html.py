@@ -25,7 +25,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from cifar_nets.io import write_text
-from cifar_nets.tables import (_cell, dataframe_to_latex, dataframe_to_markdown, latex_text,  # noqa: F401 - one release
+from cifar_nets.tables import (JINJA_OPTIONS, _cell, dataframe_to_latex, dataframe_to_markdown, latex_text,  # noqa: F401 - one release
                                 markdown_comment, markdown_text, render_html, write_table)
 
 
@@ -47,9 +47,7 @@ def image_data_uri(path) -> str:
 @functools.cache
 def _jinja() -> jinja2.Environment:
     """The template engine of every HTML the project writes: autoescaping, undefined names fail."""
-    return jinja2.Environment(loader=jinja2.PackageLoader("cifar_nets.report", "templates"),
-                              autoescape=True, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return jinja2.Environment(loader=jinja2.PackageLoader("cifar_nets.report", "templates"), **JINJA_OPTIONS)
 
 
 def _slug(text: str, used: set) -> str:
