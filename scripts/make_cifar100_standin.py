@@ -28,7 +28,6 @@ all 5,000), --test-per-class M likewise (default all 1,000). Deterministic bytes
 """
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 import tarfile
@@ -40,6 +39,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cifar_nets.cli import OneLineParser, int_in  # noqa: E402
 from cifar_nets.data.archive_writer import write_dataset_archive  # noqa: E402
 from cifar_nets.data.dataset import Dataset, get_dataset  # noqa: E402
 from cifar_nets.io import write_text  # noqa: E402
@@ -112,15 +112,25 @@ CONFIG_NAME = "cifar100-standin.yaml"
 LABEL = "CIFAR-100-format stand-in built from stand-in (JPEG) CIFAR-10 x 10 transforms: NOT CIFAR-100"
 
 
+def _all_or_count(text: str):
+    """--use-*-images: `all` or a whole number of images, at least 1."""
+    return "all" if text == "all" else int_in(1, what="`all` or at least 1")(text)
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--jpeg", default=str(DEFAULT_JPEG), help="the CIFAR-10 JPEG archive")
-    ap.add_argument("--per-class", type=int, default=None, help="training JPEGs per CIFAR-10 class")
-    ap.add_argument("--test-per-class", type=int, default=None, help="test JPEGs per CIFAR-10 class")
-    ap.add_argument("--use-train-images", default="all", help="data.use_train_images of the config")
-    ap.add_argument("--use-test-images", default="all", help="data.use_test_images of the config")
+    # at least 10 per CIFAR-10 class: one for each of its 10 fine classes
+    ap.add_argument("--per-class", type=int_in(10, 5000), default=None, help="training JPEGs per CIFAR-10 class")
+    ap.add_argument("--test-per-class", type=int_in(10, 1000), default=None, help="test JPEGs per CIFAR-10 class")
+    ap.add_argument("--use-train-images", type=_all_or_count, default="all",
+                    help="data.use_train_images of the config")
+    ap.add_argument("--use-test-images", type=_all_or_count, default="all",
+                    help="data.use_test_images of the config")
     a = ap.parse_args(argv)
+    if not Path(a.jpeg).is_file():
+        ap.error(f"--jpeg {a.jpeg}: no such file (the CIFAR-10 JPEG archive, ../shared/data/cifar10-jpeg.tar.gz)")
     cifar10, ds = get_dataset("cifar10"), standin_dataset(get_dataset("cifar10"), get_dataset("cifar100"))
     data = read_jpegs(a.jpeg, cifar10.class_names, a.per_class, a.test_per_class)
     x_train, y_train = to_fine(*data["train"])
@@ -129,8 +139,7 @@ def main(argv=None) -> int:
     archive.parent.mkdir(parents=True, exist_ok=True)
     md5 = write_dataset_archive(archive, x_train, y_train, x_test, y_test, ds, synthetic=False,
                                 note=f"{LABEL} (scripts/make_cifar100_standin.py)")
-    use = {k: (v if v == "all" else int(v)) for k, v in
-           (("use_train_images", a.use_train_images), ("use_test_images", a.use_test_images))}
+    use = {"use_train_images": a.use_train_images, "use_test_images": a.use_test_images}
     cfg = {"data": {"dataset": "cifar100", "source": str(archive), "md5": md5, "label": LABEL,
                     "train_images": len(y_train), "test_images": len(y_test), **use}}
     write_text(a.out_dir / CONFIG_NAME, "# " + LABEL + "\n" + yaml.safe_dump(cfg, sort_keys=False))

@@ -281,3 +281,48 @@ def test_the_whole_study_runs_on_cifar100(tmp_path):
     assert "notebook&#x27;s single runs" not in report and "notebook's single runs" not in report
     for png in [res / "figures/sample_images.png", *res.glob("figures/notebook/n1/confusion_*.png")]:
         assert max(Image.open(png).size) <= 1600, png
+
+
+# --------------------------------------------------------------------------- the stand-in script
+
+def _standin_script():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_cifar100_standin",
+                                                  ROOT / "scripts/make_cifar100_standin.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--per-class", "-5"], "--per-class: -5 is not from 10 to 5000"),   # was: 49,950 images
+    (["--per-class", "0"], "--per-class: 0 is not from 10 to 5000"),     # was: all of them
+    (["--test-per-class", "99999999"], "--test-per-class: 99999999 is not from 10 to 1000"),
+    (["--use-train-images", "nan"], "--use-train-images: 'nan' is not an integer"),
+    (["--use-test-images", "-3"], "--use-test-images: -3 is not `all` or at least 1"),
+    (["--use-test-images", "<b>"], "--use-test-images: '<b>' is not an integer"),
+    (["--jpeg", "no/such.tar.gz"], "--jpeg no/such.tar.gz: no such file"),
+])
+def test_the_standin_script_refuses_bad_arguments_in_one_line_and_writes_nothing(tmp_path, capsys,
+                                                                                args, says):
+    with pytest.raises(SystemExit) as stop:
+        _standin_script().main([str(tmp_path / "out"), *args])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_the_standin_script_writes_an_archive_the_study_reads(tmp_path):
+    script = _standin_script()
+    if not Path(script.DEFAULT_JPEG).is_file():
+        pytest.skip(f"no {script.DEFAULT_JPEG} (the shared CIFAR-10 JPEG archive)")
+    assert script.main([str(tmp_path), "--per-class", "10", "--test-per-class", "10",
+                        "--use-train-images", "50"]) == 0
+    import yaml
+    cfg = yaml.safe_load((tmp_path / script.CONFIG_NAME).read_text())["data"]
+    assert (cfg["dataset"], cfg["train_images"], cfg["test_images"]) == ("cifar100", 100, 100)
+    assert (cfg["use_train_images"], cfg["use_test_images"]) == (50, "all")
+    assert hashlib.md5(Path(cfg["source"]).read_bytes()).hexdigest() == cfg["md5"]
+    arrays = read_cifar_archive(cfg["source"], get_dataset("cifar100"))
+    assert sorted(np.bincount(arrays.y_train).tolist()) == [1] * 100   # one image per fine class
